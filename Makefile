@@ -1,0 +1,40 @@
+# Config Ledger - the two commands: `make run` (the whole system) and `make test` (the whole suite).
+# Both create or refresh .venv themselves; a fresh machine needs only Python 3.11 and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test bench lint venv test-faults-long clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: embedded NATS + PostgreSQL, streams, migrations, projector, API on :7000
+run: $(STAMP)
+	$(BIN)/config-ledger up
+
+## make test: the whole suite (unit, integration with private servers, CI-sized faults)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make bench: benchmarks, each beside a baseline measured in the same run (JSON in bench/results)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## the fault-injection scenarios at ten times the CI size
+test-faults-long: $(STAMP)
+	FAULTS_SCALE=10 $(BIN)/python -m pytest tests/faults -m "faults_long or not faults_long" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy ledger projector api client infra_config
+
+clean:
+	rm -rf $(VENV) .ledger-data .pytest_cache .hypothesis

@@ -1,0 +1,357 @@
+"""``Ledger``: append changes with optimistic concurrency, read current/past/versioned state.
+
+Load -> decide (pure, ``ledger.event.new_event``) -> append with
+``Nats-Expected-Last-Subject-Sequence`` (CAS) and ``Nats-Msg-Id`` (dedup). See DESIGN.md,
+"Write path", and NATS_NOTES.md for the JetStream behaviour this relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.js.errors
+from nats.aio.client import Client as NATS
+
+from . import nats_io
+from .errors import InvalidChange, InvalidConfig, LedgerError, NotFound, StoreTimeout, VersionConflict
+from .event import Change, Event, Rollback, idempotency_event_id, new_event
+from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
+from .settings import LedgerSettings
+from .validate import validate_service_name
+
+__all__ = ["Ledger", "Entry", "Appended"]
+
+log = logging.getLogger("ledger")
+
+WRONG_LAST_SEQUENCE = 10071
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event with where and when the stream stored it."""
+
+    event: Event
+    seq: int
+    stored_at: datetime
+
+    @classmethod
+    def from_stored(cls, msg: StoredMsg) -> Entry:
+        return cls(Event.from_bytes(msg.data), msg.seq, msg.stored_at)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Result of ``Ledger.append``: the stored event, its stream sequence, whether a retry."""
+
+    event: Event
+    seq: int
+    duplicate: bool = False
+
+    @property
+    def version(self) -> int:
+        return self.event.version
+
+
+class Ledger:
+    """The ledger of every service's config, on one JetStream stream."""
+
+    def __init__(self, nc: NATS, settings: LedgerSettings | None = None, *, owns_connection: bool = False):
+        self.nc = nc
+        self.js = nc.jetstream(timeout=(settings or LedgerSettings()).request_timeout)
+        self.settings = settings or LedgerSettings()
+        self._owns = owns_connection
+        self._last: dict[str, tuple[int, Event]] = {}  # service -> (seq, event), a hint only
+        self.max_attempts = 64
+        self.publish_retries = 3
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, url: str | None = None, settings: LedgerSettings | None = None) -> _Connector:
+        """``async with Ledger.connect(url) as led`` (or ``led = await Ledger.connect(url)``)."""
+        settings = settings or LedgerSettings()
+        if url:
+            settings = settings.model_copy(update={"nats_url": url})
+        return _Connector(cls, settings)
+
+    async def close(self) -> None:
+        if self._owns and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), 5)
+            except Exception:  # noqa: BLE001 - closing must not raise (server may be gone)
+                with contextlib.suppress(Exception):
+                    await self.nc.close()
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def subject(self, service: str) -> str:
+        return self.settings.subject(validate_service_name(service))
+
+    async def _last_entry(self, service: str) -> Entry | None:
+        msg = await nats_io.direct_last(
+            self.nc, self.settings.stream, self.subject(service), timeout=self.settings.request_timeout
+        )
+        return Entry.from_stored(msg) if msg else None
+
+    async def current_entry(self, service: str) -> Entry | None:
+        entry = await self._last_entry(service)
+        if entry:
+            self._last[service] = (entry.seq, entry.event)
+        return entry
+
+    async def current(self, service: str) -> Event | None:
+        """The latest event of ``service`` (its ``config`` is the current document), or None."""
+        entry = await self.current_entry(service)
+        return entry.event if entry else None
+
+    async def at_entry(self, service: str, instant: datetime) -> Entry | None:
+        msgs = await nats_io.direct_multi_last(
+            self.nc,
+            self.settings.stream,
+            [self.subject(service)],
+            up_to=instant,
+            batch=2,
+            timeout=self.settings.request_timeout,
+        )
+        return Entry.from_stored(msgs[0]) if msgs else None
+
+    async def at(self, service: str, instant: datetime) -> Event | None:
+        """The event that was current at ``instant`` (stream store time), or None before the first."""
+        entry = await self.at_entry(service, instant)
+        return entry.event if entry else None
+
+    async def at_version_entry(self, service: str, version: int) -> Entry | None:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InvalidChange("version must be a positive integer")
+        last = await self._last_entry(service)
+        if last is None or version > last.event.version:
+            return None
+        if version == last.event.version:
+            return last
+        # Versions grow with stream sequence: binary search the smallest seq whose message on
+        # this subject has version >= the one asked for (O(log n) direct gets, no consumer).
+        subject, lo, hi = self.subject(service), 1, last.seq
+        found: StoredMsg | None = None
+        while lo < hi:
+            mid = (lo + hi) // 2
+            msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, mid)
+            if msg is None:  # cannot happen below last.seq; be safe
+                break
+            if Event.from_bytes(msg.data).version >= version:
+                hi = msg.seq
+                found = msg
+            else:
+                lo = msg.seq + 1
+        msg = found if found is not None and found.seq == lo else await nats_io.direct_next(
+            self.nc, self.settings.stream, subject, lo
+        )
+        if msg is None:
+            return None
+        entry = Entry.from_stored(msg)
+        return entry if entry.event.version == version else None
+
+    async def at_version(self, service: str, version: int) -> Event | None:
+        entry = await self.at_version_entry(service, version)
+        return entry.event if entry else None
+
+    async def history_entries(self, service: str, *, start_seq: int | None = None) -> AsyncIterator[Entry]:
+        last = await self._last_entry(service)
+        if last is None:
+            return
+        async for msg in nats_io.replay(
+            self.nc, self.settings.stream, self.subject(service), start_seq=start_seq, stop_seq=last.seq
+        ):
+            yield Entry.from_stored(msg)
+
+    async def history(self, service: str) -> AsyncIterator[Event]:
+        """Every event of ``service``, oldest first."""
+        async for entry in self.history_entries(service):
+            yield entry.event
+
+    async def services(self, instant: datetime | None = None) -> list[Entry]:
+        """The latest entry of every service (as of ``instant``), deletions included."""
+        msgs = await nats_io.direct_multi_last(
+            self.nc,
+            self.settings.stream,
+            [self.settings.subject_wildcard],
+            up_to=instant,
+            timeout=self.settings.request_timeout,
+        )
+        return [Entry.from_stored(m) for m in msgs]
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        service: str,
+        change: Change,
+        *,
+        actor: str,
+        reason: str = "",
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> Appended:
+        """Append ``change`` to ``service``; see the module docstring for the protocol.
+
+        Raises VersionConflict (``expected_version`` given and not current), InvalidConfig /
+        InvalidChange (nothing appended), Unavailable / StoreTimeout (outcome unknown for a
+        timeout: retry with the same ``idempotency_key``).
+        """
+        subject = self.subject(service)
+        if expected_version is not None and (
+            isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 0
+        ):
+            raise InvalidChange("expected_version must be a non-negative integer")
+        if idempotency_key is not None:
+            if not idempotency_key or len(idempotency_key) > 200:
+                raise InvalidChange("idempotency key must be 1-200 characters")
+            event_id = idempotency_event_id(service, idempotency_key)
+        else:
+            event_id = str(uuid.uuid4())
+        clock = now or (lambda: datetime.now(UTC))
+        cached = self._last.get(service)
+        fresh = cached is None
+        for attempt in range(self.max_attempts):
+            if cached is None:
+                entry = await self._last_entry(service)
+                cached = (entry.seq, entry.event) if entry else (0, None)  # type: ignore[assignment]
+                fresh = True
+            last_seq, last_event = cached
+            if last_event is not None and last_event.event_id == event_id:
+                return Appended(last_event, last_seq, duplicate=True)  # retried after success
+            current_version = last_event.version if last_event else 0
+            if expected_version is not None and expected_version != current_version:
+                if not fresh:  # the hint may be stale: check before refusing
+                    cached = None
+                    continue
+                raise VersionConflict(service, expected_version, current_version)
+            target = await self._rollback_target(service, change, last_event)
+            event = new_event(
+                last_event,
+                service,
+                change,
+                actor=actor,
+                reason=reason,
+                occurred_at=clock(),
+                event_id=event_id,
+                target=target,
+                limits=self.settings.limits,
+            )
+            result = await self._publish(subject, event, last_seq)
+            if result is not None:
+                self._last[service] = (result.seq, result.event)
+                return result
+            # Someone else appended first: re-read and decide again.
+            cached, fresh = None, True
+            self._last.pop(service, None)
+            if attempt >= 3:
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
+        raise LedgerError(f"gave up appending to {service!r} after {self.max_attempts} conflicting attempts")
+
+    async def _rollback_target(self, service: str, change: Change, last: Event | None) -> Event | None:
+        if not isinstance(change, Rollback):
+            return None
+        if last is None:
+            raise NotFound(f"Config not found for service: {service}")
+        if change.to_version is not None:
+            if change.to_version >= last.version:
+                raise InvalidChange(
+                    f"cannot roll back to version {change.to_version}: current version is {last.version}"
+                )
+            target = await self.at_version(service, change.to_version)
+            if target is None:
+                raise NotFound(f"version {change.to_version} of {service!r} does not exist")
+            return target
+        assert change.to_time is not None
+        target = await self.at(service, change.to_time)
+        if target is None:
+            raise NotFound(f"{service!r} had no config at {change.to_time.isoformat()}")
+        return target
+
+    async def _publish(self, subject: str, event: Event, expected_seq: int) -> Appended | None:
+        """Publish with CAS; return the stored result, or None when another write won."""
+        data = event.to_bytes()
+        if len(data) > 1024 * 1024:
+            raise InvalidConfig("document.size", "event is larger than the stream's 1 MiB message limit")
+        timed_out = False
+        for _ in range(self.publish_retries):
+            headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)}
+            try:
+                with nats_io.nats_errors("append"):
+                    try:
+                        ack = await self.js.publish(
+                            subject,
+                            data,
+                            stream=self.settings.stream,
+                            headers=headers,
+                            timeout=self.settings.request_timeout,
+                        )
+                    except nats.js.errors.BadRequestError as exc:
+                        if exc.err_code != WRONG_LAST_SEQUENCE:
+                            raise
+                        return await self._resolve_conflict(subject, event.event_id, expected_seq)
+            except StoreTimeout:
+                timed_out = True  # ambiguous: retry with the same msg-id and expectation
+                continue
+            if ack.duplicate:
+                return await self._stored_at(subject, ack.seq, duplicate=True)
+            return Appended(event, ack.seq)
+        assert timed_out
+        raise StoreTimeout(
+            f"NATS did not acknowledge the append to {subject} after {self.publish_retries} tries; "
+            "it may or may not be stored: retry with the same idempotency key"
+        )
+
+    async def _resolve_conflict(self, subject: str, event_id: str, expected_seq: int) -> Appended | None:
+        """10071: was it our own earlier attempt (lost ack) that moved the subject on?"""
+        msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, expected_seq + 1)
+        if msg is not None and msg.msg_id == event_id:
+            return Appended(Event.from_bytes(msg.data), msg.seq, duplicate=True)
+        return None
+
+    async def _stored_at(self, subject: str, seq: int, *, duplicate: bool) -> Appended:
+        msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, seq)
+        if msg is None or msg.seq != seq:
+            raise LedgerError(f"acknowledged sequence {seq} is not on {subject}")
+        return Appended(Event.from_bytes(msg.data), seq, duplicate=duplicate)
+
+
+class _Connector:
+    """What ``Ledger.connect`` returns: awaitable, and an async context manager."""
+
+    def __init__(self, cls: type[Ledger], settings: LedgerSettings) -> None:
+        self._cls, self._settings, self._ledger = cls, settings, None
+
+    async def _open(self) -> Ledger:
+        nc = await nats_io.connect(
+            self._settings.nats_url, name="config-ledger", connect_timeout=self._settings.connect_timeout
+        )
+        return self._cls(nc, self._settings, owns_connection=True)
+
+    def __await__(self) -> Generator[Any, None, Ledger]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Ledger:
+        self._ledger = await self._open()  # type: ignore[assignment]
+        return self._ledger  # type: ignore[return-value]
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ledger is not None:
+            await self._ledger.close()
+
+

@@ -1,0 +1,169 @@
+"""Validation rules every document passes before it may be appended (pure, no I/O).
+
+An accepted event must never become a poison message: anything PostgreSQL ``jsonb`` or a
+JavaScript client could not round-trip is rejected here, with a rule id and a key path, and
+never with the offending value echoed (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .canonical import dumps
+from .errors import InvalidConfig, InvalidServiceName
+
+__all__ = [
+    "Limits",
+    "DEFAULT_LIMITS",
+    "SERVICE_NAME_RE",
+    "validate_service_name",
+    "validate_document",
+    "validate_json_value",
+    "find_secret",
+]
+
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_SAFE_INT = 2**53
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 256 * 1024
+    max_depth: int = 32
+    secrets_policy: bool = True
+
+
+DEFAULT_LIMITS = Limits()
+
+# Values that look like credentials, whatever key they sit under.
+_SECRET_VALUE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("secret.private_key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
+    ("secret.aws_access_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
+    ("secret.github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
+    ("secret.slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("secret.jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("secret.url_credentials", re.compile(r"(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^/\s:@]{1,256}:[^/\s@]{1,256}@")),
+)
+# Keys whose non-empty value is a secret: password, db_password, apiKey, client_secret, ...
+_SECRET_KEY_RE = re.compile(
+    r"(?:^|_)(?:password|passwd|passphrase|secret|token|api_?key|private_?key|secret_?key"
+    r"|access_?key|credentials?)$"
+)
+# A reference to an environment variable is how a secret *should* appear: allowed.
+_ENV_REFERENCE_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
+
+
+def _normalise_key(key: str) -> str:
+    key = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key)
+    return key.replace("-", "_").lower()
+
+
+def validate_service_name(name: Any) -> str:
+    if not isinstance(name, str) or not SERVICE_NAME_RE.match(name):
+        raise InvalidServiceName(str(name))
+    return name
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _check_string(value: str, path: str, what: str) -> None:
+    if "\x00" in value:
+        raise InvalidConfig("json.nul_char", f"{what} contains a \\u0000 character", path=path)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidConfig("json.lone_surrogate", f"{what} contains a lone surrogate", path=path) from None
+
+
+def find_secret(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Return ``(rule, path)`` of the first credential-looking value, or None."""
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            child_path = _join(path, key)
+            if (
+                _SECRET_KEY_RE.search(_normalise_key(key))
+                and child not in (None, "", [], {})
+                and not isinstance(child, bool | Mapping)
+                and not (isinstance(child, str) and _ENV_REFERENCE_RE.match(child))
+            ):
+                return "secret.key_name", child_path
+            found = find_secret(child, child_path)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found = find_secret(child, _join(path, index))
+            if found:
+                return found
+    elif isinstance(value, str):
+        for rule, pattern in _SECRET_VALUE_RULES:
+            if pattern.search(value):
+                return rule, path
+    return None
+
+
+def validate_json_value(value: Any, *, max_depth: int = 32, path: str = "", depth: int = 0) -> None:
+    """Check that ``value`` is plain JSON that jsonb and JavaScript round-trip unchanged."""
+    if isinstance(value, dict):
+        depth += 1
+        if depth > max_depth:
+            raise InvalidConfig("json.depth", f"nesting deeper than {max_depth} levels", path=path)
+        for key, child in value.items():
+            if not isinstance(key, str):
+                raise InvalidConfig("json.key_type", "object keys must be strings", path=path)
+            _check_string(key, path, "a key")
+            validate_json_value(child, max_depth=max_depth, path=_join(path, key), depth=depth)
+    elif isinstance(value, list):
+        depth += 1
+        if depth > max_depth:
+            raise InvalidConfig("json.depth", f"nesting deeper than {max_depth} levels", path=path)
+        for index, child in enumerate(value):
+            validate_json_value(child, max_depth=max_depth, path=_join(path, index), depth=depth)
+    elif isinstance(value, str):
+        _check_string(value, path, "a string")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise InvalidConfig(
+                "json.int_range", "integer outside +-2^53 (not exact in JavaScript)", path=path
+            )
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidConfig("json.non_finite", "NaN and Infinity are not JSON", path=path)
+        if abs(value) >= MAX_SAFE_INT:
+            # jsonb would hand it back as an exact integer beyond +-2^53: not the same document.
+            raise InvalidConfig("json.number_range", "number beyond +-2^53 is not exact", path=path)
+    else:
+        raise InvalidConfig("json.type", f"{type(value).__name__} is not a JSON type", path=path)
+
+
+def validate_document(doc: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Validate a whole config document; return its canonical bytes."""
+    if not isinstance(doc, dict):
+        raise InvalidConfig("document.type", "a config document must be a JSON object")
+    validate_json_value(doc, max_depth=limits.max_depth)
+    data = dumps(doc)
+    if len(data) > limits.max_bytes:
+        raise InvalidConfig(
+            "document.size", f"document is {len(data)} bytes; the limit is {limits.max_bytes}"
+        )
+    if limits.secrets_policy:
+        found = find_secret(doc)
+        if found:
+            rule, path = found
+            raise InvalidConfig(
+                rule,
+                "value looks like a credential; secrets stay in environment variables "
+                "(reference one as \"${VAR}\")",
+                path=path,
+            )
+    return data
