@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .event import Event, EventKind, apply, change_from_event
 from .errors import LedgerError, ProjectionDiverged
+from .event import Event, EventKind, apply, change_from_event
 
 __all__ = ["ChainState", "check_next", "fold", "ChainReport", "verify_chain"]
 

@@ -21,7 +21,14 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 
 from . import nats_io
-from .errors import InvalidChange, InvalidConfig, LedgerError, NotFound, StoreTimeout, VersionConflict
+from .errors import (
+    InvalidChange,
+    InvalidConfig,
+    LedgerError,
+    NotFound,
+    StoreTimeout,
+    VersionConflict,
+)
 from .event import Change, Event, Rollback, idempotency_event_id, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
 from .settings import LedgerSettings
@@ -224,12 +231,12 @@ class Ledger:
         else:
             event_id = str(uuid.uuid4())
         clock = now or (lambda: datetime.now(UTC))
-        cached = self._last.get(service)
+        cached: tuple[int, Event | None] | None = self._last.get(service)
         fresh = cached is None
         for attempt in range(self.max_attempts):
             if cached is None:
                 entry = await self._last_entry(service)
-                cached = (entry.seq, entry.event) if entry else (0, None)  # type: ignore[assignment]
+                cached = (entry.seq, entry.event) if entry else (0, None)
                 fresh = True
             last_seq, last_event = cached
             if last_event is not None and last_event.event_id == event_id:

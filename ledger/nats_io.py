@@ -91,7 +91,7 @@ def nats_errors(what: str) -> Iterator[None]:
         yield
     except LedgerError:
         raise
-    except (nats.errors.TimeoutError, asyncio.TimeoutError):
+    except (TimeoutError, nats.errors.TimeoutError):
         raise StoreTimeout(f"NATS did not answer in time ({what})") from None
     except nats.js.errors.NotFoundError:
         raise NotFound(f"not found ({what})") from None
@@ -170,7 +170,7 @@ async def connect(
             ),
             timeout=connect_timeout + 1,
         )
-    except (asyncio.TimeoutError, OSError, nats.errors.Error) as exc:
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
         with contextlib.suppress(Exception):
             await nc.close()
         raise Unavailable(f"cannot connect to NATS at {url}: {type(exc).__name__}") from None
@@ -284,6 +284,7 @@ async def replay(
         stop_seq = await stream_last_seq(nc, stream)
     if stop_seq == 0 or (start_seq is not None and start_seq > stop_seq):
         return
+    extra: dict[str, Any]
     if start_seq is not None:
         policy, extra = js_api.DeliverPolicy.BY_START_SEQUENCE, {"opt_start_seq": start_seq}
     elif start_time is not None:

@@ -7,6 +7,7 @@ never with the offending value echoed (it may be a secret).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -57,6 +58,11 @@ _SECRET_KEY_RE = re.compile(
 _ENV_REFERENCE_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY_RE.search(_normalise_key(key)))
+
+
 def _normalise_key(key: str) -> str:
     key = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key)
     return key.replace("-", "_").lower()
@@ -89,7 +95,7 @@ def find_secret(value: Any, path: str = "") -> tuple[str, str] | None:
         for key, child in value.items():
             child_path = _join(path, key)
             if (
-                _SECRET_KEY_RE.search(_normalise_key(key))
+                _is_secret_key(key)
                 and child not in (None, "", [], {})
                 and not isinstance(child, bool | Mapping)
                 and not (isinstance(child, str) and _ENV_REFERENCE_RE.match(child))

@@ -7,9 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from ledger import Delete, Event, InvalidChange, Patch, ProjectionDiverged, Replace, Rollback, fold, merge_patch, verify_chain
+from ledger import (
+    Delete,
+    Event,
+    InvalidChange,
+    Patch,
+    ProjectionDiverged,
+    Replace,
+    Rollback,
+    fold,
+    merge_patch,
+    verify_chain,
+)
 from ledger.canonical import dumps, loads
 from ledger.event import event_hash, new_event
 

@@ -19,9 +19,9 @@ from ledger import (
     Replace,
     Rollback,
     VersionConflict,
+    nats_io,
     verify_chain,
 )
-from ledger import nats_io
 from ledger.errors import InvalidChange, Unavailable
 
 from .strategies import documents

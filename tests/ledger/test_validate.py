@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import InvalidConfig, InvalidServiceName, Limits, validate_document, validate_service_name
+from ledger import (
+    InvalidConfig,
+    InvalidServiceName,
+    Limits,
+    validate_document,
+    validate_service_name,
+)
 from ledger.canonical import parse_strict
 
 SECRET = "hunter2-very-secret-value"
