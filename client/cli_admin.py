@@ -1,0 +1,339 @@
+"""The admin commands: get, set, patch, delete, history, diff, rollback, snapshot, watch.
+
+Each one is a thin translation: arguments -> one API call (``cli_http.AdminApi``) -> a table or
+document for people, or the API's JSON as-is with ``--json``. Writes send ``--reason`` as the
+``X-Change-Reason`` header (as ``?reason=`` when it is not plain ASCII, which headers cannot
+carry) and ``--if-version`` as ``If-Match``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from ledger.errors import Unavailable, UsageError
+
+from .cli_args import (
+    format_instant,
+    load_document,
+    parse_instant,
+    parse_json_object,
+    parse_version_or_instant,
+)
+from .cli_context import CliContext
+from .cli_exit import ExitCode
+from .cli_http import ApiResponse
+from .cli_render import compact_json, short_time
+
+__all__ = [
+    "cmd_get", "cmd_set", "cmd_patch", "cmd_delete", "cmd_history", "cmd_diff", "cmd_rollback",
+    "cmd_snapshot", "cmd_watch", "cmd_services",
+]
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _write_options(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and query parameters of a write: reason, expected version, idempotency key."""
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+    reason = getattr(args, "reason", None)
+    if reason:
+        if reason.isascii() and reason.isprintable():
+            headers["X-Change-Reason"] = reason
+        else:
+            params["reason"] = reason
+    if getattr(args, "if_version", None) is not None:
+        headers["If-Match"] = f'"{args.if_version}"'
+    if getattr(args, "idempotency_key", None):
+        headers["Idempotency-Key"] = args.idempotency_key
+    return headers, params
+
+
+def _version_of(body: Any) -> Any:
+    if isinstance(body, Mapping):
+        for key in ("version", "current_version"):
+            if body.get(key) is not None:
+                return body[key]
+        event = body.get("event")
+        if isinstance(event, Mapping):
+            return event.get("version")
+    return None
+
+
+def _show_write(ctx: CliContext, service: str, resp: ApiResponse, verb: str) -> int:
+    if ctx.out.json_mode:
+        ctx.out.emit_json(resp.body)
+        return ExitCode.OK
+    version = _version_of(resp.body)
+    pending = " [yellow](accepted; the projection has not caught up yet)[/]" if resp.status == 202 else ""
+    ctx.out.print(f"[green]✓[/] {verb} [bold]{service}[/] → version [bold]{version}[/]{pending}")
+    return ExitCode.OK
+
+
+async def cmd_get(ctx: CliContext, args: argparse.Namespace) -> int:
+    params: dict[str, str] = {}
+    if args.at is not None and args.version is not None:
+        raise UsageError("get: give --at or --version, not both")
+    if args.at is not None:
+        params["at"] = format_instant(parse_instant(args.at, what="--at"))
+    if args.version is not None:
+        if args.version < 1:
+            raise UsageError(f"--version: versions start at 1, got {args.version}")
+        params["version"] = str(args.version)
+    async with ctx.api() as api:
+        resp = await api.request("GET", api.path("config", args.service), params=params)
+    body = resp.body
+    if ctx.out.json_mode:
+        ctx.out.emit_json(body)
+        return ExitCode.OK
+    if isinstance(body, Mapping) and "config" in body:
+        meta = [f"version [bold]{_version_of(body)}[/]"]
+        for key, label in (("kind", ""), ("actor", "by "), ("updated_at", "at "), ("occurred_at", "at ")):
+            if body.get(key):
+                meta.append(f"{label}{short_time(body[key]) if key.endswith('_at') else body[key]}")
+        ctx.out.print(f"[bold cyan]{args.service}[/]  " + "  ".join(meta))
+        ctx.out.document(body["config"])
+    else:
+        ctx.out.document(body)
+    return ExitCode.OK
+
+
+async def cmd_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    document = load_document(args.file, ctx.stdin)
+    headers, params = _write_options(args)
+    async with ctx.api() as api:
+        resp = await api.request("POST", api.path("config", args.service), body=document,
+                                 headers=headers, params=params)
+    return _show_write(ctx, args.service, resp, "set")
+
+
+async def cmd_patch(ctx: CliContext, args: argparse.Namespace) -> int:
+    text = ctx.stdin.read() if args.patch == "-" else args.patch
+    patch = parse_json_object(text, what="merge patch")
+    headers, params = _write_options(args)
+    async with ctx.api() as api:
+        resp = await api.request("PATCH", api.path("config", args.service), body=patch,
+                                 content_type=MERGE_PATCH, headers=headers, params=params)
+    return _show_write(ctx, args.service, resp, "patched")
+
+
+async def cmd_delete(ctx: CliContext, args: argparse.Namespace) -> int:
+    headers, params = _write_options(args)
+    async with ctx.api() as api:
+        resp = await api.request("DELETE", api.path("config", args.service), headers=headers, params=params)
+    return _show_write(ctx, args.service, resp, "deleted")
+
+
+async def cmd_rollback(ctx: CliContext, args: argparse.Namespace) -> int:
+    target = parse_version_or_instant(args.to, what="--to")
+    body: dict[str, Any] = (
+        {"to_version": target.version} if target.version is not None else {"to_time": target.query_value()}
+    )
+    headers, params = _write_options(args)
+    async with ctx.api() as api:
+        resp = await api.request("POST", api.path("config", args.service, "rollback"), body=body,
+                                 headers=headers, params=params)
+    return _show_write(ctx, args.service, resp, f"rolled back to {target}:")
+
+
+def _items(body: Any, *keys: str) -> list[Any]:
+    if isinstance(body, list):
+        return body
+    if isinstance(body, Mapping):
+        for key in keys:
+            if isinstance(body.get(key), list):
+                return list(body[key])
+    return []
+
+
+async def cmd_history(ctx: CliContext, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    params = {"limit": str(args.limit)}
+    if args.cursor:
+        params["cursor"] = args.cursor
+    async with ctx.api() as api:
+        resp = await api.request("GET", api.path("config", "history", args.service), params=params)
+    if ctx.out.json_mode:
+        ctx.out.emit_json(resp.body)
+        return ExitCode.OK
+    rows = []
+    for item in _items(resp.body, "history", "versions", "items", "events"):
+        if not isinstance(item, Mapping):
+            continue
+        rows.append((
+            item.get("version"), item.get("kind"), short_time(item.get("occurred_at") or item.get("stored_at")),
+            item.get("actor"), item.get("reason"), compact_json(item.get("change"), 60),
+        ))
+    ctx.out.table(f"history of {args.service} (newest first)",
+                  ["version", "kind", "at", "actor", "reason", "change"], rows,
+                  styles=["bold", "cyan", "dim", None, None, None], wrap=("actor", "reason", "change"))
+    cursor = resp.body.get("next_cursor") if isinstance(resp.body, Mapping) else None
+    if cursor:
+        ctx.out.note(f"more: config-ledger history {args.service} --cursor {cursor}")
+    return ExitCode.OK
+
+
+async def cmd_diff(ctx: CliContext, args: argparse.Namespace) -> int:
+    old = parse_version_or_instant(args.a, what="A")
+    new = parse_version_or_instant(args.b, what="B")
+    params = {"from": old.query_value(), "to": new.query_value()}
+    async with ctx.api() as api:
+        resp = await api.request("GET", api.path("config", args.service, "diff"), params=params)
+    if ctx.out.json_mode:
+        ctx.out.emit_json(resp.body)
+        return ExitCode.OK
+    rows = _diff_rows(resp.body)
+    title = f"{args.service}: {old} → {new}"
+    if not rows:
+        ctx.out.print(f"{title}: [green]no differences[/]")
+        return ExitCode.OK
+    ctx.out.table(title, ["op", "path", "from", "to"], rows, styles=["bold", "cyan", "red", "green"],
+                  wrap=("path", "from", "to"))
+    return ExitCode.OK
+
+
+def _diff_rows(body: Any) -> list[tuple[str, Any, str, str]]:
+    """``{"added": [{path, value}], "removed": [{path, value}], "changed": [{path, from, to}]}``,
+    possibly under a ``"diff"`` key, as (op, path, from, to) rows sorted by path."""
+    if isinstance(body, Mapping) and isinstance(body.get("diff"), Mapping):
+        body = body["diff"]
+    if not isinstance(body, Mapping):
+        return []
+    rows: list[tuple[str, Any, str, str]] = []
+    for item in body.get("added") or []:
+        rows.append(("+ added", item.get("path"), "", compact_json(item.get("value"), 50)))
+    for item in body.get("removed") or []:
+        rows.append(("- removed", item.get("path"), compact_json(item.get("value"), 50), ""))
+    for item in body.get("changed") or []:
+        rows.append(("~ changed", item.get("path"), compact_json(item.get("from"), 50),
+                     compact_json(item.get("to"), 50)))
+    return sorted(rows, key=lambda r: str(r[1]))
+
+
+async def cmd_snapshot(ctx: CliContext, args: argparse.Namespace) -> int:
+    params = {"at": format_instant(parse_instant(args.at, what="--at"))}
+    async with ctx.api() as api:
+        resp = await api.request("GET", api.path("snapshot"), params=params)
+    if ctx.out.json_mode:
+        ctx.out.emit_json(resp.body)
+        return ExitCode.OK
+    rows = _snapshot_rows(resp.body)
+    ctx.out.table(f"every service as of {params['at']}", ["service", "version", "config"], rows,
+                  styles=["bold cyan", "bold", None], wrap=("config",))
+    return ExitCode.OK
+
+
+def _snapshot_rows(body: Any) -> list[tuple[Any, ...]]:
+    services: Any = body.get("services", body) if isinstance(body, Mapping) else body
+    rows: list[tuple[Any, ...]] = []
+    if isinstance(services, Mapping):
+        for name, item in sorted(services.items()):
+            if isinstance(item, Mapping) and "config" in item:
+                rows.append((name, item.get("version"), compact_json(item.get("config"), 80)))
+            elif name not in ("at", "as_of"):
+                rows.append((name, "", compact_json(item, 80)))
+    elif isinstance(services, list):
+        for item in services:
+            if isinstance(item, Mapping):
+                rows.append((item.get("service"), item.get("version"), compact_json(item.get("config"), 80)))
+    return rows
+
+
+async def cmd_services(ctx: CliContext, args: argparse.Namespace) -> int:
+    async with ctx.api() as api:
+        resp = await api.request("GET", "/api/v1/config")
+    if ctx.out.json_mode:
+        ctx.out.emit_json(resp.body)
+        return ExitCode.OK
+    rows = [
+        (item.get("service"), item.get("version"), item.get("kind", ""), short_time(item.get("updated_at")))
+        for item in _items(resp.body, "services", "items")
+        if isinstance(item, Mapping)
+    ]
+    ctx.out.table("services", ["service", "version", "kind", "updated"], rows, styles=["bold cyan", "bold"])
+    return ExitCode.OK
+
+
+def _describe_diff(diff: Any) -> str | None:
+    """``~ /a/b: 100 → 250, + /c: true`` from the API's ``{"added", "removed", "changed"}``."""
+    rows = _diff_rows(diff)
+    if not rows:
+        return None
+    parts = []
+    for op, path, before, after in rows:
+        if op.startswith("~"):
+            parts.append(f"~ {path}: {before} → {after}")
+        elif op.startswith("+"):
+            parts.append(f"+ {path}: {after}")
+        else:
+            parts.append(f"- {path}")
+    return ", ".join(parts)
+
+
+def _describe_event(service: str, kind: str, data: Any) -> str:
+    """One line per event: ``billing v3 patched by alice (why): ~ /a: 1 → 2``."""
+    if not isinstance(data, Mapping):
+        return f"{service}: {data}"
+    nested = data.get("event")
+    event: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
+    parts = [f"{event.get('service') or service} v{_version_of(event)}"]
+    if kind == "config":
+        parts.append("(current)")
+    elif event.get("kind"):
+        parts.append(str(event["kind"]))
+    if event.get("actor") and kind != "config":
+        parts.append(f"by {event['actor']}")
+    if event.get("reason") and kind != "config":
+        parts.append(f"({event['reason']})")
+    text = " ".join(parts)
+    changes = _describe_diff(event.get("diff")) if kind != "config" else None
+    if changes:
+        return f"{text}: {changes}"
+    if "config" in event:
+        return f"{text}: {compact_json(event.get('config'))}"
+    return text
+
+
+async def cmd_watch(ctx: CliContext, args: argparse.Namespace) -> int:
+    """Print every change of SERVICE as it happens; reconnect (resuming) after a lost stream."""
+    last_id: str | None = None
+    connected_once = False
+    delay = 0.5
+    async with ctx.api(timeout=10.0) as api:
+        path = api.path("config", args.service, "watch")
+        while True:
+            try:
+                async for sse in api.events(path, last_event_id=last_id):
+                    if not connected_once and not ctx.out.json_mode:
+                        ctx.out.note(f"watching {args.service} at {ctx.api_url} (Ctrl-C to stop)")
+                    connected_once, delay = True, 0.5
+                    if sse.id:
+                        last_id = sse.id
+                    _show_event(ctx, args.service, sse.event, sse.json())
+            except Unavailable as exc:
+                if not connected_once:
+                    raise
+                ctx.out.warn(f"{exc}; reconnecting in {delay:.1f}s")
+            else:
+                if not connected_once:
+                    return ExitCode.OK  # the server ended the stream before any event
+                ctx.out.warn(f"the API closed the stream; reconnecting in {delay:.1f}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _show_event(ctx: CliContext, service: str, kind: str, data: Any) -> None:
+    if kind in ("ping", "keepalive", "heartbeat"):
+        return
+    if ctx.out.json_mode:
+        ctx.out.emit_json({"event": kind, "data": data}, line=True)
+    elif kind in ("caught_up", "caught-up", "ready"):
+        ctx.out.note("(caught up; live changes follow)")
+    elif kind == "error":
+        ctx.out.warn(str(data.get("error", data)) if isinstance(data, Mapping) else str(data))
+    else:
+        ctx.out.line(_describe_event(service, kind, data))

@@ -1,0 +1,107 @@
+"""Values the CLI reads from its arguments: instants, version-or-instant specs, documents.
+
+Each parser raises ``UsageError`` with a one-line message that names the argument and shows
+an example of what it expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import yaml
+
+from ledger.errors import UsageError
+
+__all__ = ["parse_instant", "format_instant", "VersionOrInstant", "parse_version_or_instant",
+           "load_document", "parse_json_object"]
+
+_INSTANT_EXAMPLE = "e.g. 2026-11-28T10:30:00Z or 2026-11-28T11:30:00+01:00"
+
+
+def parse_instant(text: str, *, what: str = "time") -> datetime:
+    """An RFC 3339 instant with a timezone (``Z`` or an offset), or ``now``."""
+    value = text.strip()
+    if value.lower() == "now":
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not an RFC 3339 time ({_INSTANT_EXAMPLE})") from None
+    if parsed.tzinfo is None:
+        raise UsageError(f"{what}: {text!r} has no timezone ({_INSTANT_EXAMPLE})")
+    return parsed.astimezone(UTC)
+
+
+def format_instant(instant: datetime) -> str:
+    """RFC 3339, UTC, microseconds, ``Z``: how the CLI sends instants to the API."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class VersionOrInstant:
+    """``7`` (a version) or an RFC 3339 instant, as ``diff`` and ``rollback --to`` take."""
+
+    version: int | None = None
+    instant: datetime | None = None
+
+    def query_value(self) -> str:
+        if self.version is not None:
+            return str(self.version)
+        assert self.instant is not None
+        return format_instant(self.instant)
+
+    def __str__(self) -> str:
+        return f"version {self.version}" if self.version is not None else self.query_value()
+
+
+def parse_version_or_instant(text: str, *, what: str) -> VersionOrInstant:
+    value = text.strip()
+    if value.isdigit():
+        version = int(value)
+        if version < 1:
+            raise UsageError(f"{what}: versions start at 1, got {value}")
+        return VersionOrInstant(version=version)
+    try:
+        return VersionOrInstant(instant=parse_instant(value, what=what))
+    except UsageError:
+        raise UsageError(
+            f"{what}: {text!r} is neither a version (a positive integer) nor an RFC 3339 time "
+            f"({_INSTANT_EXAMPLE})"
+        ) from None
+
+
+def parse_json_object(text: str | bytes, *, what: str) -> dict[str, Any]:
+    """Parse JSON text that must be an object (a config document or a merge patch)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{what}: invalid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def load_document(source: str, stdin: IO[bytes]) -> dict[str, Any]:
+    """A config document from a file (JSON, or YAML for ``.yaml``/``.yml``) or ``-`` (stdin)."""
+    if source == "-":
+        return parse_json_object(stdin.read(), what="stdin")
+    path = Path(source)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise UsageError(f"{source}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        if not isinstance(value, dict):
+            raise UsageError(f"{source}: expected a mapping at the top, got {type(value).__name__}")
+        return value
+    return parse_json_object(raw, what=source)

@@ -1,0 +1,31 @@
+"""What every CLI command receives: the resolved options and the output, built once in ``main``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO
+
+from .cli_http import AdminApi
+from .cli_render import Output
+
+__all__ = ["CliContext", "DEFAULT_API_URL", "DEFAULT_NATS_URL"]
+
+DEFAULT_API_URL = "http://127.0.0.1:7000"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+
+
+@dataclass(frozen=True)
+class CliContext:
+    """One invocation: the environment it was given (never ``os.environ`` itself), the streams,
+    and the options every command shares, with flags already preferred over variables."""
+
+    environ: Mapping[str, str]
+    out: Output
+    stdin: IO[bytes]
+    api_url: str
+    token: str | None
+    nats_url: str
+
+    def api(self, *, timeout: float = 30.0) -> AdminApi:
+        return AdminApi(self.api_url, token=self.token, timeout=timeout)
