@@ -1,0 +1,71 @@
+"""Update callbacks: sync or async, run in registration order, one update at a time.
+
+Callbacks run in a task of their own, so a slow callback delays the next callback, never the
+stream; and a callback that calls back into the client (``get_config()``) cannot deadlock it.
+A callback that raises is logged and the others still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["Notifier", "Callback"]
+
+log = logging.getLogger("client.callbacks")
+
+Callback = Callable[[Any], Any]  # returns None, or an awaitable for async callbacks
+
+
+class Notifier:
+    """A queue of updates and the task that delivers them."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[Sequence[tuple[Callback, Any]], str]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, calls: Sequence[tuple[Callback, Any]], label: str) -> None:
+        """Queue ``callback(argument)`` for each pair, in order; ``label`` names the update in logs."""
+        if not calls:
+            return
+        self._queue.put_nowait((calls, label))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="config-callbacks")
+
+    async def _run(self) -> None:
+        while True:
+            calls, label = await self._queue.get()
+            try:
+                for callback, argument in calls:
+                    await _call(callback, argument, label)
+            finally:
+                self._queue.task_done()
+
+    async def flush(self) -> None:
+        """Wait until every queued update has been delivered."""
+        if self._task is not None and not self._task.done():
+            await self._queue.join()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (bounded by ``timeout``), then stop the task."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _call(callback: Callback, argument: Any, label: str) -> None:
+    try:
+        result = callback(argument)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:  # noqa: BLE001 - a callback's failure must not stop the others or the client
+        name = getattr(callback, "__qualname__", repr(callback))
+        log.exception("config update callback %s failed for %s", name, label)
