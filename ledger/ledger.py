@@ -149,26 +149,23 @@ class Ledger:
             return None
         if version == last.event.version:
             return last
-        # Versions grow with stream sequence: binary search the smallest seq whose message on
-        # this subject has version >= the one asked for (O(log n) direct gets, no consumer).
+        # Versions grow with stream sequence: binary search the smallest seq s whose next message
+        # on this subject has version >= the one asked for (O(log n) direct gets, no consumer).
+        # Invariant: the answer is in [lo, hi]; every step strictly shrinks the interval.
         subject, lo, hi = self.subject(service), 1, last.seq
-        found: StoredMsg | None = None
         while lo < hi:
             mid = (lo + hi) // 2
             msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, mid)
-            if msg is None:  # cannot happen below last.seq; be safe
-                break
+            if msg is None:  # cannot happen below last.seq
+                return None
             if Event.from_bytes(msg.data).version >= version:
-                hi = msg.seq
-                found = msg
+                hi = mid
             else:
                 lo = msg.seq + 1
-        msg = found if found is not None and found.seq == lo else await nats_io.direct_next(
-            self.nc, self.settings.stream, subject, lo
-        )
-        if msg is None:
+        found = await nats_io.direct_next(self.nc, self.settings.stream, subject, lo)
+        if found is None:
             return None
-        entry = Entry.from_stored(msg)
+        entry = Entry.from_stored(found)
         return entry if entry.event.version == version else None
 
     async def at_version(self, service: str, version: int) -> Event | None:

@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.js import api as js_api
 
 from .errors import LedgerError, NotFound, StoreTimeout, Unavailable
+from .settings import LedgerSettings
 
 __all__ = [
     "StoredMsg",
@@ -271,59 +272,27 @@ async def replay(
     subject: str,
     *,
     start_seq: int | None = None,
-    start_time: datetime | None = None,
     stop_seq: int | None = None,
     timeout: float = 5.0,
 ) -> AsyncIterator[StoredMsg]:
-    """Yield stored messages on ``subject`` (wildcards allowed) in order, up to ``stop_seq``.
+    """Stored messages on ``subject`` (wildcards allowed) in order, from ``start_seq`` (default 1)
+    up to ``stop_seq`` (default: the stream's last sequence when the replay starts).
 
-    ``stop_seq`` defaults to the stream's last sequence when the replay starts, so the iterator
-    ends (a replay, not a watch). Uses an ordered push consumer (~100k msg/s here).
+    A replay, not a watch: it ends. Built on ``ledger.watch.StreamWatcher``.
     """
+    from .watch import StreamWatcher  # watch builds on this module
+
     if stop_seq is None:
         stop_seq = await stream_last_seq(nc, stream)
-    if stop_seq == 0 or (start_seq is not None and start_seq > stop_seq):
+    first = max(start_seq or 1, 1)
+    if stop_seq == 0 or first > stop_seq:
         return
-    extra: dict[str, Any]
-    if start_seq is not None:
-        policy, extra = js_api.DeliverPolicy.BY_START_SEQUENCE, {"opt_start_seq": start_seq}
-    elif start_time is not None:
-        policy = js_api.DeliverPolicy.BY_START_TIME
-        extra = {"opt_start_time": start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-    else:
-        policy, extra = js_api.DeliverPolicy.ALL, {}
-    config = js_api.ConsumerConfig(deliver_policy=policy, **extra)  # type: ignore[arg-type]
-    js = nc.jetstream()
-    with nats_errors("replay subscribe"):
-        sub = await js.subscribe(
-            subject, stream=stream, ordered_consumer=True, idle_heartbeat=1, config=config
-        )
-    try:
-        while True:
-            with nats_errors("replay"):
-                try:
-                    msg = await sub.next_msg(timeout=timeout)
-                except nats.errors.TimeoutError:
-                    # Nothing more on this subject up to stop_seq (filtered consumers skip).
-                    info = await sub.consumer_info()
-                    if info.num_pending == 0:
-                        return
-                    continue
-            meta = msg.metadata
-            seq = meta.sequence.stream
-            if seq > stop_seq:
+    settings = LedgerSettings(stream=stream, request_timeout=timeout)
+    watcher = StreamWatcher(nc, settings, subject, after_seq=first - 1)
+    async with contextlib.aclosing(watcher.__aiter__()) as items:
+        async for msg in items:
+            if msg is None or msg.seq > stop_seq:
+                return  # caught up: everything up to stop_seq was delivered
+            yield msg
+            if msg.seq >= stop_seq:
                 return
-            yield StoredMsg(
-                subject=msg.subject,
-                seq=seq,
-                data=msg.data,
-                stored_at=meta.timestamp.astimezone(UTC),
-                headers=dict(msg.headers or {}),
-            )
-            if seq >= stop_seq or meta.num_pending == 0:
-                return
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-
-

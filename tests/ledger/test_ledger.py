@@ -52,6 +52,20 @@ async def test_append_and_read(ledger: Ledger) -> None:
     assert [e async for e in ledger.history("nobody")] == []
 
 
+async def test_at_version_interleaved_services(ledger: Ledger) -> None:
+    """Versions of one service spread between another's messages (regression: the search hung)."""
+    await ledger.append("other", Replace({"o": 0}), actor="a")
+    events = []
+    for i in range(1, 12):
+        events.append((await ledger.append("svc", Replace({"v": i}), actor="a")).event)
+        for j in range(i % 3):
+            await ledger.append("other", Replace({"o": i * 10 + j}), actor="a")
+    for event in events:
+        assert await asyncio.wait_for(ledger.at_version("svc", event.version), 5) == event
+    done = await ledger.append("svc", Rollback(to_version=1), actor="a")
+    assert done.event.config == {"v": 1}
+
+
 async def test_fifty_concurrent_creates_exactly_one_wins(ledger: Ledger) -> None:
     async def attempt(i: int) -> object:
         try:
