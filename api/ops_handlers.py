@@ -1,0 +1,44 @@
+"""Operational endpoints: /healthz, /readyz, /metrics, /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .health import check_readiness
+from .keys import FEED, LEDGER, METRICS, OPENAPI, REPO, SETTINGS
+from .metrics import CONTENT_TYPE
+from .views import dumps
+
+__all__ = ["healthz", "readyz", "metrics", "openapi"]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers (dependencies are /readyz's business)."""
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], app[FEED])
+    return web.Response(
+        body=dumps(r.body()), status=200 if r.ready else 503, content_type="application/json"
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    m, feed = app[METRICS], app[FEED]
+    m.projected_seq.set(feed.seq)
+    m.cache_services.set(len(feed.cache))
+    m.feed_live.set(1 if feed.live else 0)
+    r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], feed)
+    if r.lag_events is not None:
+        m.lag_events.set(r.lag_events)
+    if r.lag_seconds is not None:
+        m.lag_seconds.set(r.lag_seconds)
+    m.projector_failed.set(1 if r.failed else 0)
+    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")

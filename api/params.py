@@ -1,0 +1,160 @@
+"""Parsing of query parameters and headers (pure; every failure is a 400 with a rule id)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+
+import orjson
+
+from ledger.validate import validate_service_name
+
+from .errors import BadRequest
+
+__all__ = [
+    "MAX_VERSION",
+    "parse_version",
+    "parse_instant",
+    "parse_version_or_instant",
+    "parse_limit",
+    "parse_if_match",
+    "if_none_match_hits",
+    "parse_min_seq",
+    "parse_last_event_id",
+    "encode_cursor",
+    "decode_cursor",
+    "service_param",
+    "clean_text",
+]
+
+MAX_VERSION = 2**31 - 1
+_INT = re.compile(r"^[0-9]{1,19}$")
+_ETAG_ONE = re.compile(r'^(?:W/)?"([0-9]{1,10})"$|^([0-9]{1,10})$')
+
+
+def service_param(name: str) -> str:
+    """The ``{service}`` path segment, validated (400 with rule ``service_name``)."""
+    return validate_service_name(name)
+
+
+def _int(text: str, rule: str, what: str, *, low: int, high: int) -> int:
+    text = text.strip()
+    if not _INT.match(text):
+        raise BadRequest(rule, f"{what} must be an integer from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise BadRequest(rule, f"{what} must be an integer from {low} to {high}")
+    return value
+
+
+def parse_version(text: str, what: str = "version") -> int:
+    return _int(text, "query.version", what, low=1, high=MAX_VERSION)
+
+
+def parse_instant(text: str, what: str = "at") -> datetime:
+    """RFC 3339 with a zone (``Z`` or an offset). A ``+`` decoded as a space is put back."""
+    raw = text.strip().replace(" ", "+")
+    if "T" not in raw and "t" not in raw:
+        raise BadRequest("query.instant", f"{what} must be an RFC 3339 date-time, e.g. 2026-11-28T10:30:45Z")
+    try:
+        value = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        raise BadRequest(
+            "query.instant", f"{what} must be an RFC 3339 date-time, e.g. 2026-11-28T10:30:45Z"
+        ) from None
+    if value.tzinfo is None:
+        raise BadRequest("query.instant", f"{what} must carry a time zone (Z or +hh:mm)")
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadRequest("query.instant", f"{what} is out of range") from None
+
+
+def parse_version_or_instant(text: str, what: str) -> int | datetime:
+    """``from``/``to`` of a diff: a version number or an RFC 3339 instant."""
+    stripped = text.strip()
+    if _INT.match(stripped):
+        return parse_version(stripped, what)
+    return parse_instant(stripped, what)
+
+
+def parse_limit(text: str | None, *, default: int, maximum: int) -> int:
+    if text is None:
+        return default
+    return _int(text, "query.limit", "limit", low=1, high=maximum)
+
+
+def parse_if_match(value: str | None) -> int | str | None:
+    """``If-Match: "7"`` → 7; ``*`` → "*"; absent → None. One value only."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value == "*":
+        return "*"
+    match = _ETAG_ONE.match(value)
+    if not match:
+        raise BadRequest("header.if_match", 'If-Match must be one version ETag such as "7" (or *)')
+    number = int(match.group(1) or match.group(2))
+    if number > MAX_VERSION:
+        raise BadRequest("header.if_match", "If-Match version is out of range")
+    return number
+
+
+def if_none_match_hits(header: str | None, etag: str) -> bool:
+    """True when ``If-None-Match`` names ``etag`` (weak comparison, lists, ``*``)."""
+    if not header:
+        return False
+    for part in header.split(","):
+        tag = part.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def parse_min_seq(header: str | None, query: str | None) -> int:
+    """``X-Min-Seq`` header or ``?min_seq=``: the stream sequence a read must reflect."""
+    out = 0
+    for value, what in ((header, "X-Min-Seq"), (query, "min_seq")):
+        if value is not None:
+            out = max(out, _int(value, "min_seq", what, low=0, high=2**63 - 1))
+    return out
+
+
+def parse_last_event_id(header: str | None, query: str | None) -> int | None:
+    value = header if header is not None else query
+    if value is None or not value.strip():
+        return None
+    return _int(value, "header.last_event_id", "Last-Event-ID", low=0, high=MAX_VERSION)
+
+
+def encode_cursor(before_version: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"before": before_version})).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        value = orjson.loads(raw)["before"]
+    except Exception:  # noqa: BLE001 - any malformed cursor is the client's
+        raise BadRequest("query.cursor", "cursor is not one this server issued") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION + 1:
+        raise BadRequest("query.cursor", "cursor is not one this server issued")
+    return value
+
+
+def clean_text(value: str, *, what: str, limit: int) -> str:
+    """A header/query text that must survive JSON and PostgreSQL: no NUL, no lone surrogates."""
+    if len(value) > limit:
+        raise BadRequest(f"{what}.length", f"{what} is longer than {limit} characters")
+    if "\x00" in value:
+        raise BadRequest(f"{what}.encoding", f"{what} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what}.encoding", f"{what} is not valid UTF-8") from None
+    return value
