@@ -1,0 +1,243 @@
+"""``python -m projector run | rebuild | status [--json] | migrate``
+
+Settings come from the environment: DATABASE_URL (required), NATS_URL, LEDGER_STREAM,
+LEDGER_SUBJECT_PREFIX, PROJECTOR_BATCH_SIZE (500), PROJECTOR_BATCH_DELAY_MS (20),
+PROJECTOR_HEARTBEAT_MS (1000), PROJECTOR_LOCK_POLL_MS (200), PROJECTOR_RETRY_MAX_MS (1500).
+
+  run       apply the stream to PostgreSQL until SIGINT/SIGTERM; a second instance waits as a
+            hot standby. NATS/PostgreSQL outages are retried (backoff), never fatal.
+  rebuild   replay the whole stream into fresh tables and swap them in (takes the leader lock:
+            a running projector steps down meanwhile and resumes afterwards)
+  status    the projector's state, checkpoint and lag (--json for machines)
+  migrate   apply pending SQL migrations and exit (run and rebuild also do this)
+
+Exit codes:
+  0    done (run: stopped by SIGINT/SIGTERM; status: not failed)
+  1    internal error (a bug; traceback on stderr)
+  2    usage error: bad argument or setting, wrong database/credentials, edited migration
+  3    unavailable: PostgreSQL or NATS unreachable (status, migrate, rebuild), or the leader
+       lock was not handed over in time (rebuild)
+  4    fail-stop: the stream and the projection disagree (run, rebuild; recorded in the status
+       row), or `status` reports a recorded fail-stop
+  130  rebuild interrupted (the live projection is untouched)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TextIO
+
+from ledger.errors import LedgerError, ProjectionDiverged, Unavailable, UsageError, WorldError
+
+from . import db
+from .errors import OPERATOR_HINT
+from .migrate import migrate
+from .rebuild import rebuild
+from .runner import Projector
+from .settings import ProjectorSettings
+from .status import ProjectorStatus, read_status
+
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_FAIL_STOP, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _instance() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _error(message: str) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+async def _run(settings: ProjectorSettings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await Projector(settings, instance=_instance()).run(stop)
+    return EXIT_OK
+
+
+async def _rebuild(settings: ProjectorSettings, args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    with _progress(args.progress, sys.stderr) as on_progress:
+        task = asyncio.create_task(
+            rebuild(
+                settings,
+                instance=_instance(),
+                on_progress=on_progress,
+                lock_timeout=args.lock_timeout,
+                accept_regression=args.accept_regression,
+            )
+        )
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            _error("rebuild interrupted; the live projection is unchanged")
+            return EXIT_INTERRUPTED
+    print(
+        f"rebuilt {result.events} events of {result.services} services up to stream sequence "
+        f"{result.last_seq} (checkpoint was {result.previous_seq}) in {result.seconds:.1f}s"
+    )
+    return EXIT_OK
+
+
+async def _status(settings: ProjectorSettings, as_json: bool) -> int:
+    conn = await db.connect(settings.database_url, application_name="projector status")
+    try:
+        st = await read_status(conn)
+    finally:
+        await db.close(conn)
+    print(json.dumps(st.to_dict(), indent=2) if as_json else _describe(st))
+    return EXIT_FAIL_STOP if st.failed else EXIT_OK
+
+
+def _describe(st: ProjectorStatus) -> str:
+    beat = "never" if st.heartbeat_age_seconds is None else f"{st.heartbeat_age_seconds:.1f}s ago"
+    lines = [
+        f"state:      {st.state}",
+        f"instance:   {st.instance or '-'} (heartbeat {beat})",
+        f"stream:     {st.stream or '-'}",
+        f"applied:    {st.last_applied_seq} of {st.stream_last_seq} "
+        f"(lag {st.lag_events} events, {st.lag_seconds:.1f}s)",
+    ]
+    if st.failed:
+        lines.append(f"failed at:  stream sequence {st.failed_seq}")
+        lines.append(f"reason:     {st.reason}")
+    return "\n".join(lines)
+
+
+async def _migrate(settings: ProjectorSettings) -> int:
+    conn = await db.connect(settings.database_url, application_name="projector migrate")
+    try:
+        applied = await migrate(conn)
+    finally:
+        await db.close(conn)
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return EXIT_OK
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _progress(mode: str, out: TextIO) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on a terminal, plain lines otherwise (``mode``: auto/rich/plain/none)."""
+    if mode == "auto":
+        mode = "rich" if out.isatty() else "plain"
+    if mode == "none":
+        yield None
+        return
+    if mode == "rich":
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            TextColumn("rebuild"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=out),
+        ) as bar:
+            task = bar.add_task("rebuild", total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=max(total, 1))
+
+            yield update
+        return
+
+    last = {"at": 0.0, "pct": -100.0}
+
+    def plain(done: int, total: int) -> None:
+        pct = 100.0 * done / total if total else 100.0
+        now = time.monotonic()
+        if done >= total or pct - last["pct"] >= 10 or now - last["at"] >= 2:
+            print(f"rebuild: {done}/{total} events ({pct:.0f}%)", file=out, flush=True)
+            last["at"], last["pct"] = now, pct
+
+    yield plain
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m projector",
+        description="Project the Config Ledger stream into PostgreSQL.",
+        epilog="Exit codes: 0 ok, 1 bug, 2 usage, 3 unavailable, 4 fail-stop, 130 interrupted.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="project the stream until SIGINT/SIGTERM (active or standby)")
+    rb = sub.add_parser("rebuild", help="rebuild the projection from the whole stream")
+    rb.add_argument("--lock-timeout", type=float, default=30.0, help="seconds to wait for the leader lock")
+    rb.add_argument(
+        "--accept-regression",
+        action="store_true",
+        help="rebuild even if the stream ends before the checkpoint (drops applied events)",
+    )
+    rb.add_argument("--progress", choices=("auto", "rich", "plain", "none"), default="auto")
+    st = sub.add_parser("status", help="state, checkpoint and lag")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("migrate", help="apply pending migrations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("nats").setLevel(logging.WARNING)
+    try:
+        settings = ProjectorSettings.from_env(os.environ)
+        if args.command == "run":
+            return asyncio.run(_run(settings))
+        if args.command == "rebuild":
+            return asyncio.run(_rebuild(settings, args))
+        if args.command == "status":
+            return asyncio.run(_status(settings, args.json))
+        return asyncio.run(_migrate(settings))
+    except ProjectionDiverged as exc:
+        hint = "" if OPERATOR_HINT in exc.message else f" — {OPERATOR_HINT}"
+        _error(f"fail-stop at stream sequence {exc.seq}: {exc.message}{hint}")
+        return EXIT_FAIL_STOP
+    except UsageError as exc:
+        _error(exc.message)
+        return EXIT_USAGE
+    except (Unavailable, WorldError) as exc:
+        _error(exc.message)
+        return EXIT_UNAVAILABLE
+    except LedgerError as exc:
+        _error(exc.message)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Resilience: PostgreSQL (stop "immediate", like a crash) and NATS go away in the middle of a
+catch-up and come back; the projector retries with backoff, resumes from the checkpoint and
+converges with nothing lost and nothing duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from ledger import Ledger, LedgerSettings
+from ledger.embedded import NatsServer, PostgresServer
+from ledger.event import Event, Patch, Replace, new_event
+from projector import read_status
+from tests.support.waiting import wait_for
+
+from .helpers import (
+    assert_projection_equals,
+    assert_versions_contiguous,
+    running,
+    settings_for,
+    stream_messages,
+)
+
+
+class Publisher:
+    """Appends valid events quickly: raw, concurrent ``js.publish`` (chains kept locally)."""
+
+    def __init__(self, ledger: Ledger, services: list[str]) -> None:
+        self.ledger = ledger
+        self.services = services
+        self.last: dict[str, Event] = {}
+
+    async def publish(self, rounds: int) -> None:
+        """Publish ``rounds`` x one event per service; stop quietly when NATS goes away."""
+        for _ in range(rounds):
+            events = []
+            for s in self.services:
+                prev = self.last.get(s)
+                change = Patch({"n": prev.version}) if prev else Replace({"n": 0})
+                events.append(new_event(prev, s, change, actor="t", reason="r",
+                                        occurred_at=datetime.now(UTC), event_id=str(uuid.uuid4())))
+            results = await asyncio.gather(
+                *(self.ledger.js.publish(self.ledger.subject(e.service), e.to_bytes(),
+                                         stream=self.ledger.settings.stream, timeout=2)
+                  for e in events),
+                return_exceptions=True,
+            )
+            if any(isinstance(r, BaseException) for r in results):
+                return  # NATS went away; resync() before publishing again
+            for e in events:
+                self.last[e.service] = e
+
+    async def resync(self) -> None:
+        """The last event of each service as the stream holds it (in-flight publishes may have landed)."""
+        for s in self.services:
+            event = await self.ledger.current(s)
+            if event is not None:
+                self.last[s] = event
+
+
+async def _checkpoint(url: str) -> int:
+    conn = await asyncpg.connect(url, timeout=2)
+    try:
+        return int(await conn.fetchval("SELECT last_seq FROM projector_checkpoint") or 0)
+    finally:
+        await conn.close()
+
+
+async def _stream_last(ledger: Ledger) -> int:
+    return int((await ledger.js.stream_info(ledger.settings.stream)).state.last_seq)
+
+
+async def test_postgres_and_nats_outages_during_projection(
+    nats_server: NatsServer, ledger: Ledger, provisioned: LedgerSettings, private_pg: PostgresServer
+) -> None:
+    url = private_pg.url()
+    settings = settings_for(provisioned, url, heartbeat_ms=200, retry_max_ms=1000, batch_size=100)
+    publisher = Publisher(ledger, [f"res-{i:02d}" for i in range(20)])
+    await publisher.publish(10)
+
+    async def applied_at_least(n: int) -> bool:
+        return await _checkpoint(url) >= n
+
+    async def caught_up() -> bool:
+        return await _checkpoint(url) == await _stream_last(ledger)
+
+    async with running(settings) as run:
+        await wait_for(caught_up, timeout=30, what="the first catch-up")
+
+        # PostgreSQL crashes in the middle of a catch-up.
+        start = await _stream_last(ledger)
+        publishing = asyncio.create_task(publisher.publish(150))
+        await wait_for(lambda: applied_at_least(start + 100), timeout=30, what="the catch-up to start")
+        await asyncio.to_thread(private_pg.stop, "immediate")
+        await publishing  # 3000 events accumulate while PostgreSQL is down
+        assert not run.task.done()
+        await asyncio.to_thread(private_pg.start)
+        await wait_for(caught_up, timeout=60, what="convergence after the PostgreSQL outage")
+
+        # NATS goes away in the middle of a catch-up (while events are still being published).
+        start = await _stream_last(ledger)
+        publishing = asyncio.create_task(publisher.publish(150))
+        await wait_for(lambda: applied_at_least(start + 100), timeout=30, what="the catch-up to start")
+        await asyncio.to_thread(nats_server.stop)
+        await publishing
+        assert not run.task.done()
+        await asyncio.to_thread(nats_server.start)
+        await wait_for(lambda: _resynced(publisher), timeout=30, what="the publisher to reconnect")
+        await publisher.publish(20)
+        await wait_for(caught_up, timeout=60, what="convergence after the NATS outage")
+        assert not run.task.done(), run.task
+
+    async with _conn(url) as conn:
+        await assert_versions_contiguous(conn)
+        await assert_projection_equals(conn, await stream_messages(ledger.nc, settings))
+        assert (await read_status(conn)).state == "stopped"
+
+
+async def _resynced(publisher: Publisher) -> bool:
+    await publisher.resync()
+    return True
+
+
+class _conn:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def __aenter__(self) -> Any:
+        self.conn = await asyncpg.connect(self.url)
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()
