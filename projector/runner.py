@@ -325,6 +325,9 @@ class Projector:
             head_seq: int | None = None
             head_at: datetime | None = None
             pending_since: datetime | None = None
+            # Read what we had applied *before* asking for the head: batches applied while the
+            # head request is in flight must not make a healthy stream look behind us.
+            applied_before = self.applied_seq
             try:
                 head = await stream_head(res.nc, s.stream, timeout=2.0)
                 head_seq, head_at = head.last_seq, head.last_at
@@ -333,11 +336,11 @@ class Projector:
                     pending_since = first.stored_at if first is not None else head.last_at
             except Unavailable as exc:
                 log.debug("heartbeat: NATS did not answer: %s", exc)
-            if head_seq is not None and head_seq < self.applied_seq:
+            if head_seq is not None and head_seq < applied_before:
                 raise StreamRegression(
                     f"stream regression: stream {s.stream} now ends at sequence {head_seq}, behind "
-                    f"the projection's checkpoint {self.applied_seq}",
-                    seq=self.applied_seq,
+                    f"the projection's checkpoint {applied_before}",
+                    seq=applied_before,
                 )
             # The lock connection doubles as the liveness check of the lock session.
             await status.heartbeat(

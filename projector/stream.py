@@ -120,6 +120,16 @@ def ack_fields(reply: str) -> tuple[int, int, datetime]:
     return int(tokens[base + 3]), int(tokens[base + 4]), stored_at
 
 
+def _pending(reply: str) -> int:
+    """How many messages the consumer still had pending after this delivery (-1 if unknown)."""
+    tokens = reply.split(".")
+    index = 8 if len(tokens) == 9 else 10 if len(tokens) >= 11 else -1
+    try:
+        return int(tokens[index]) if index >= 0 else -1
+    except ValueError:
+        return -1
+
+
 @dataclass
 class _Pull:
     """One pull request in flight: how many messages it may still deliver, and until when."""
@@ -161,6 +171,7 @@ class StreamReader:
         self._heartbeat = idle_heartbeat
         self._buf: deque[Delivered] = deque()
         self._first_at: float | None = None  # loop time the oldest buffered message arrived
+        self._at_head = False  # the last delivery said nothing more was pending
         self._wakeup = asyncio.Event()
         self._pulls: deque[_Pull] = deque()
         self._consumer: str | None = None
@@ -200,7 +211,9 @@ class StreamReader:
             await self._wait(self._heartbeat)
         if len(self._buf) < max_events and max_delay > 0 and self._first_at is not None:
             deadline = self._first_at + max_delay
-            while len(self._buf) < max_events:
+            # Wait for more only while the stream has more: at its head, flush now (the batch
+            # window is for catching up in bulk, not a delay added to every live write).
+            while len(self._buf) < max_events and not self._at_head:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -329,6 +342,7 @@ class StreamReader:
             self._break(f"consumer sequence jumped from {self._consumer_seq} to {consumer_seq}")
             return
         self._consumer_seq = consumer_seq
+        self._at_head = _pending(msg.reply) == 0
         if seq < self._next:
             self._break(f"stream sequence went back from {self._next} to {seq}")
             return
