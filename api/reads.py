@@ -81,8 +81,10 @@ class ConfigReader:
         return await self._from_stream(service, need)
 
     async def _from_postgres(self, service: str) -> tuple[Version | None, int]:
-        row = await self.repo.current(service)
+        # Checkpoint first, row second: the row is then at least as new as the checkpoint says.
+        # (The other order lets a batch committed in between make a stale row look current.)
         status = await self.repo.status()
+        row = await self.repo.current(service)
         return row, status.last_applied_seq
 
     async def _from_stream(self, service: str, need: int) -> CurrentRead:

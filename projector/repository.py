@@ -1,18 +1,21 @@
 """The projection tables through asyncpg: load the checkpoint and chain states, apply a batch.
 
-One batch = one transaction:
+One batch = one transaction, three round trips:
 
-1. advance the checkpoint with a compare-and-set (``last_seq = <where this batch starts>``),
-   fenced on the leader lock, and refresh the status row — one statement;
-2. COPY the batch's rows into ``config_versions`` (binary COPY: no round trip per row);
-3. upsert ``config_current`` from those rows, server side (the last event of each service);
-4. ``NOTIFY config_ledger_projected, '<last_seq>'`` — delivered by PostgreSQL at commit.
+1. ``BEGIN``;
+2. binary COPY of the batch's rows into ``config_versions`` (no round trip per row);
+3. ``SELECT projector_commit_batch(...); COMMIT`` (migration 0003): check the leader lock is held
+   by this instance's lock session (fence), advance the checkpoint with a compare-and-set
+   (``last_seq = <where this batch starts>``), upsert ``config_current`` from the batch's rows
+   server side, refresh the status row, and ``NOTIFY config_ledger_projected, '<last_seq>'``
+   (delivered by PostgreSQL at the commit).
 
 Why this is exactly-once: rows and checkpoint commit together; a batch can only start at
 checkpoint + 1, so applying the same batch again (a redelivery, a second instance, a retry after
-an ambiguous commit) fails the compare-and-set and rolls back without touching a row. The unique
-constraints (``stream_seq``, ``(service, version)``, ``event_id``) are the last line: a violation
-after a successful compare-and-set means the *stream* repeats an event, a fail-stop.
+an ambiguous commit) is refused — by the primary key on ``stream_seq`` or by the
+compare-and-set — and rolled back without a trace. The other unique constraints
+(``(service, version)``, ``event_id``) are the last line: a violation while the checkpoint is
+still where the batch starts means the *stream* repeats an event, a fail-stop.
 """
 
 from __future__ import annotations
@@ -24,16 +27,15 @@ from typing import Any
 
 import asyncpg
 
-from ledger.errors import ProjectionDiverged
+from ledger.errors import LedgerError, ProjectionDiverged
 from ledger.fold import ChainState
 
 from .db import pg_errors
 from .errors import CheckpointMoved, DuplicateEvent, LeadershipLost
 from .leader import Fence
 from .rows import VERSION_COLUMNS, VersionRow
-from .status import NOTIFY_CHANNEL, keep_failed_or
 
-__all__ = ["Checkpoint", "ProjectionState", "Batch", "Repository"]
+__all__ = ["Checkpoint", "ProjectionState", "Batch", "Repository", "closing_statement"]
 
 
 @dataclass(frozen=True)
@@ -75,42 +77,34 @@ _INSERT_CHECKPOINT = """
 INSERT INTO projector_checkpoint (id, stream, last_seq) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING
 """
 
-_UPSERT_CURRENT = """
-INSERT INTO config_current (service, version, kind, config, hash, actor, reason, updated_at, stored_at, stream_seq)
-SELECT DISTINCT ON (service) service, version, kind, config, hash, actor, reason, occurred_at, stored_at, stream_seq
-FROM config_versions WHERE stream_seq > $1 AND stream_seq <= $2
-ORDER BY service, stream_seq DESC
-ON CONFLICT (service) DO UPDATE SET
-    version = EXCLUDED.version, kind = EXCLUDED.kind, config = EXCLUDED.config, hash = EXCLUDED.hash,
-    actor = EXCLUDED.actor, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at,
-    stored_at = EXCLUDED.stored_at, stream_seq = EXCLUDED.stream_seq
-"""
+_LEADERSHIP_LOST, _CHECKPOINT_MOVED = "PJ001", "PJ002"  # raised by projector_commit_batch
 
 
-def _advance_sql(fenced: bool) -> str:
-    # $1 prev_seq, $2 last_seq, $3 last stored_at, [$4 pid, $5 namespace, $6 key]
-    fence = Fence(0).sql("$4", "$5", "$6") if fenced else "true"
-    status = keep_failed_or("'running'", "$2")
-    return f"""
-WITH leader AS (SELECT {fence} AS ok),
-cp AS (
-    UPDATE projector_checkpoint SET last_seq = $2, last_stored_at = $3, updated_at = now()
-    WHERE id = 1 AND last_seq = $1 AND (SELECT ok FROM leader)
-    RETURNING last_seq
-),
-st AS (
-    UPDATE projector_status SET {status},
-        stream_last_seq = GREATEST(stream_last_seq, $2),
-        stream_last_at = GREATEST(stream_last_at, $3),
-        pending_since = CASE WHEN stream_last_seq > $2 THEN pending_since END,
-        heartbeat_at = now(), updated_at = now()
-    WHERE id = 1 AND EXISTS (SELECT 1 FROM cp)
-    RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM cp) AS advanced, (SELECT ok FROM leader) AS leader,
-       (SELECT last_seq FROM projector_checkpoint WHERE id = 1) AS checkpoint,
-       pg_notify('{NOTIFY_CHANNEL}', $2::text)
-"""
+def _sql_int(value: int | None) -> str:
+    return "NULL" if value is None else str(int(value))
+
+
+def closing_statement(batch: Batch, fence: Fence | None) -> str:
+    """``SELECT projector_commit_batch(...); COMMIT`` — one round trip closes the batch.
+
+    A simple query (several statements, so no parameters): every value is an int or a
+    timezone-aware datetime produced here, formatted through ``int()`` / ``isoformat()``.
+    """
+    stored_at = batch.last_stored_at
+    if stored_at is None or stored_at.tzinfo is None:
+        raise ValueError("a batch needs the timezone-aware store time of its last row")
+    pid, ns, key = fence.args if fence is not None else (None, None, None)
+    args = ", ".join(
+        [
+            _sql_int(batch.prev_seq),
+            _sql_int(batch.last_seq),
+            f"'{stored_at.isoformat()}'::timestamptz",
+            _sql_int(pid),
+            _sql_int(ns),
+            _sql_int(key),
+        ]
+    )
+    return f"SELECT projector_commit_batch({args}); COMMIT"
 
 
 class Repository:
@@ -120,7 +114,6 @@ class Repository:
         self.conn = conn
         self.stream = stream
         self.fence = fence
-        self._advance = _advance_sql(fence is not None)
 
     async def checkpoint(self) -> Checkpoint:
         """The checkpoint row (created at 0 for this stream when missing)."""
@@ -156,37 +149,45 @@ class Repository:
         return None if value is None else str(value)
 
     async def apply(self, batch: Batch) -> None:
-        """Commit ``batch`` (rows + checkpoint + status + NOTIFY) in one transaction.
+        """Commit ``batch`` (rows + checkpoint + current + status + NOTIFY) in one transaction.
 
+        Round trips: BEGIN, the binary COPY, then ``projector_commit_batch(...); COMMIT``.
         Raises CheckpointMoved / LeadershipLost (nothing written; back off and reload) or
         DuplicateEvent (nothing written; the stream repeats an event: locate it and fail-stop).
         """
         if not batch.rows:
             return
-        args: list[Any] = [batch.prev_seq, batch.last_seq, batch.last_stored_at]
-        if self.fence is not None:
-            args.extend(self.fence.args)
+        closing = closing_statement(batch, self.fence)
+        conn = self.conn
         with pg_errors("apply batch"):
+            await conn.execute("BEGIN")
             try:
-                async with self.conn.transaction():
-                    result = await self.conn.fetchrow(self._advance, *args)
-                    if not result["leader"]:
-                        raise LeadershipLost("the leader lock is no longer held: batch not applied")
-                    if not result["advanced"]:
-                        raise CheckpointMoved(
-                            f"checkpoint is at {result['checkpoint']}, not {batch.prev_seq}: another "
-                            "writer advanced it; batch not applied"
-                        )
-                    await self.conn.copy_records_to_table(
-                        "config_versions", records=batch.rows, columns=VERSION_COLUMNS
-                    )
-                    await self.conn.execute(_UPSERT_CURRENT, batch.prev_seq, batch.last_seq)
-            except asyncpg.UniqueViolationError as exc:
-                raise DuplicateEvent(
-                    f"the batch after sequence {batch.prev_seq} repeats an applied event "
-                    f"({exc.constraint_name}: {exc.detail})",
-                    seq=batch.rows[0].stream_seq,
-                ) from None
+                await conn.copy_records_to_table("config_versions", records=batch.rows, columns=VERSION_COLUMNS)
+                await conn.execute(closing)
+            except BaseException as exc:
+                if not conn.is_closed() and conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                if isinstance(exc, asyncpg.UniqueViolationError):
+                    raise await self._conflict(batch, exc) from None
+                if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _LEADERSHIP_LOST:
+                    raise LeadershipLost(str(exc)) from None
+                if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _CHECKPOINT_MOVED:
+                    raise CheckpointMoved(str(exc)) from None
+                raise
+
+    async def _conflict(self, batch: Batch, exc: Any) -> LedgerError:
+        """A unique violation: another writer applied these sequences, or the stream repeats."""
+        now = await self.conn.fetchval("SELECT last_seq FROM projector_checkpoint WHERE id = 1")
+        if now != batch.prev_seq:
+            return CheckpointMoved(
+                f"checkpoint is at {now}, not {batch.prev_seq}: another writer applied these "
+                "sequences; batch not applied"
+            )
+        return DuplicateEvent(
+            f"the batch after sequence {batch.prev_seq} repeats an applied event "
+            f"({exc.constraint_name}: {exc.detail})",
+            seq=batch.rows[0].stream_seq,
+        )
 
     async def first_duplicate(self, rows: Sequence[VersionRow]) -> tuple[int, str] | None:
         """(index, why) of the first row whose event_id or (service, version) is already taken."""

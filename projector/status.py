@@ -159,7 +159,8 @@ async def wait_applied(conn: Any, seq: int, *, timeout: float) -> bool:
         if current is not None and current >= seq:
             return True
         try:
-            await asyncio.wait_for(reached.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await reached.wait()
         except TimeoutError:
             return False
         return True

@@ -228,8 +228,11 @@ class StreamReader:
 
     async def _wait(self, timeout: float) -> None:
         self._wakeup.clear()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives together with the wake-up (CPython gh-86296), and the runner would hang.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
 
     async def _maintain(self) -> None:
         """Replace a broken or silent consumer; keep pull requests in flight while there is room."""

@@ -64,6 +64,8 @@ async def test_migrate_status_and_a_clean_sigterm(
         assert await wait_exit(status, timeout=30) == 0
         body = json.loads(procs.stdout(status))
         assert (body["state"], body["last_applied_seq"], body["failed_seq"]) == ("running", 3, None)
+        assert (body["stream_last_seq"], body["lag_events"], body["lag_seconds"]) == (3, 0, 0.0)
+        assert body["heartbeat_age_seconds"] < 5
         assert body["instance"].endswith(f":{run.pid}")
         assert {"stream_last_seq", "lag_events", "lag_seconds", "heartbeat_at", "reason"} <= set(body)
 

@@ -14,7 +14,7 @@ import pytest
 from ledger import Ledger, Patch, Replace
 from ledger.embedded import NatsServer
 from ledger.errors import ProjectionDiverged
-from ledger.event import Event, event_hash, format_time
+from ledger.event import Event, event_hash, format_time, idempotency_event_id
 from projector import EventMismatch, ProjectorSettings, StreamRegression, read_status
 from tests.conftest import provision
 from tests.support.waiting import wait_for
@@ -76,19 +76,26 @@ def wrong_subject(last: Event) -> tuple[str, bytes]:
     return BYSTANDER, hashed(next_fields(last))  # a victim event on the bystander's subject
 
 
+def repeated_event_id(last: Event) -> tuple[str, bytes]:
+    """A valid next event reusing the event_id of the victim's first event."""
+    return VICTIM, hashed({**next_fields(last), "event_id": idempotency_event_id(VICTIM, "first")})
+
+
 CASES: dict[str, tuple[Callable[[Event], tuple[str, bytes]], str]] = {
     "broken_chain": (broken_chain, "broken hash chain"),
     "version_gap": (version_gap, "version gap"),
     "not_an_event": (not_an_event, "not a valid event"),
     "altered_hash": (altered, "does not recompute"),
     "wrong_subject": (wrong_subject, "published on the subject of 'bystander'"),
+    "repeated_event_id": (repeated_event_id, "appears twice in the stream"),
 }
 
 
 async def poisoned_stream(ledger: Ledger, make: Callable[[Event], tuple[str, bytes]]) -> int:
     """Good events, the poison (published straight to a subject, no CAS headers), good events."""
     for i in range(3):
-        await ledger.append(VICTIM, Replace({"i": i}), actor="t")
+        key = "first" if i == 0 else None  # a known event_id (see repeated_event_id)
+        await ledger.append(VICTIM, Replace({"i": i}), actor="t", idempotency_key=key)
         await ledger.append(BYSTANDER, Replace({"i": i}), actor="t")
     last = await ledger.current(VICTIM)
     assert last is not None

@@ -106,11 +106,11 @@ async def test_a_batch_is_fenced_on_the_leader_lock(pg: Any, database_url: str) 
         await repo.apply(Batch(0, rows(["a"], 1)))
         await lock.release()
         with pytest.raises(LeadershipLost):
-            await repo.apply(Batch(1, rows(["a"], 1, start_seq=2)))
+            await repo.apply(Batch(1, rows(["b"], 1, start_seq=2)))
         # a fence naming someone else's lock session fails too
         assert await LeaderLock(other).try_acquire()
         with pytest.raises(LeadershipLost):
-            await repo.apply(Batch(1, rows(["b"], 1, start_seq=2)))
+            await repo.apply(Batch(1, rows(["c"], 1, start_seq=2)))
         assert await checkpoint(pg) == 1
     finally:
         await lock_conn.close()
