@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -26,7 +26,7 @@ from .errors import LedgerError
 from .nats_io import StoredMsg, nats_errors
 from .settings import LedgerSettings
 
-__all__ = ["StreamWatcher", "ack_fields"]
+__all__ = ["Delivery", "StreamWatcher", "ack_fields"]
 
 log = logging.getLogger("ledger.watch")
 
@@ -34,13 +34,22 @@ _WAKE = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def ack_fields(reply: str) -> tuple[int, datetime, int]:
-    """(stream sequence, store time, pending) from a JetStream delivery's reply subject.
+class Delivery(NamedTuple):
+    """What a JetStream delivery's reply subject says about the message."""
+
+    stream_seq: int
+    consumer_seq: int
+    stored_at: datetime
+    pending: int
+
+
+def ack_fields(reply: str) -> Delivery:
+    """Parse a delivery's reply subject.
 
     ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts ns>.<pending>``, or the form with
     ``<domain>.<account hash>`` after ``ACK`` and a trailing token. The store time is truncated
     to the microsecond exactly as ``nats_io.parse_nats_time`` does for direct gets (nats-py's
-    ``msg.metadata.timestamp`` goes through a float and can be 1 µs off), and reading three
+    ``msg.metadata.timestamp`` goes through a float and can be 1 µs off), and reading a few
     tokens costs a quarter of building ``msg.metadata``.
     """
     tokens = reply.split(".")
@@ -53,7 +62,7 @@ def ack_fields(reply: str) -> tuple[int, datetime, int]:
     if tokens[0] != "$JS" or tokens[1] != "ACK":
         raise ValueError(f"not a JetStream reply subject: {reply!r}")
     stored_at = _EPOCH + timedelta(microseconds=int(tokens[base + 5]) // 1000)
-    return int(tokens[base + 3]), stored_at, int(tokens[base + 6])
+    return Delivery(int(tokens[base + 3]), int(tokens[base + 4]), stored_at, int(tokens[base + 6]))
 
 
 class StreamWatcher:
@@ -172,7 +181,7 @@ class StreamWatcher:
                 gen, msg = item
                 if gen != self._gen:
                     continue  # from a subscription already replaced
-                seq, stored_at, pending = ack_fields(msg.reply)
+                seq, _, stored_at, pending = ack_fields(msg.reply)
                 if self.last_seq is not None and seq <= self.last_seq:
                     if pending == 0:
                         yield None

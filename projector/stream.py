@@ -27,7 +27,7 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -37,10 +37,11 @@ from nats.js import api as js_api
 from ledger import nats_io
 from ledger.errors import LedgerError, NotFound, Unavailable
 from ledger.nats_io import StoredMsg, nats_errors, parse_nats_time
+from ledger.watch import ack_fields
 
 from .errors import EventMismatch, StreamRegression
 
-__all__ = ["Delivered", "StreamHead", "StreamReader", "stream_head", "message_at", "ack_fields"]
+__all__ = ["Delivered", "StreamHead", "StreamReader", "stream_head", "message_at"]
 
 log = logging.getLogger("projector.stream")
 
@@ -95,39 +96,6 @@ async def message_at(nc: NATS, stream: str, subject: str, seq: int, *, timeout: 
 
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ack_fields(reply: str) -> tuple[int, int, datetime]:
-    """(stream sequence, consumer sequence, store time) from a JetStream delivery's reply subject.
-
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts ns>.<pending>`` (or the form with
-    ``<domain>.<account hash>`` after ``ACK`` and a trailing token). The store time is truncated
-    to the microsecond exactly as ``ledger.nats_io.parse_nats_time`` does for direct gets, so the
-    projection's ``stored_at`` is the instant the stream-side readers use (``ledger.at``); nats-py's
-    ``msg.metadata.timestamp`` goes through a float and can be 1 µs off.
-    """
-    tokens = reply.split(".")
-    if len(tokens) == 9:
-        base = 2
-    elif len(tokens) >= 11:
-        base = 4
-    else:
-        raise ValueError(f"not a JetStream reply subject: {reply!r}")
-    if tokens[0] != "$JS" or tokens[1] != "ACK":
-        raise ValueError(f"not a JetStream reply subject: {reply!r}")
-    stored_at = _EPOCH + timedelta(microseconds=int(tokens[base + 5]) // 1000)
-    return int(tokens[base + 3]), int(tokens[base + 4]), stored_at
-
-
-def _pending(reply: str) -> int:
-    """How many messages the consumer still had pending after this delivery (-1 if unknown)."""
-    tokens = reply.split(".")
-    index = 8 if len(tokens) == 9 else 10 if len(tokens) >= 11 else -1
-    try:
-        return int(tokens[index]) if index >= 0 else -1
-    except ValueError:
-        return -1
 
 
 @dataclass
@@ -337,7 +305,7 @@ class StreamReader:
             self._on_status(headers["Status"], headers.get("Description", ""))
             return
         try:
-            seq, consumer_seq, stored_at = ack_fields(msg.reply)
+            seq, consumer_seq, stored_at, pending = ack_fields(msg.reply)
         except ValueError:
             self._break(f"message without JetStream metadata (reply {msg.reply!r})")
             return
@@ -345,7 +313,7 @@ class StreamReader:
             self._break(f"consumer sequence jumped from {self._consumer_seq} to {consumer_seq}")
             return
         self._consumer_seq = consumer_seq
-        self._at_head = _pending(msg.reply) == 0
+        self._at_head = pending == 0
         if seq < self._next:
             self._break(f"stream sequence went back from {self._next} to {seq}")
             return

@@ -11,9 +11,9 @@ import pytest
 from ledger.errors import ProjectionDiverged
 from ledger.event import Delete, Event, Patch, Replace, event_hash, new_event
 from ledger.fold import ChainState
+from ledger.watch import ack_fields
 from projector import VERSION_COLUMNS, verify_message, version_row
 from projector.rows import current_rows
-from projector.stream import ack_fields
 
 NOW = datetime(2026, 11, 28, 10, 30, 45, 123456, tzinfo=UTC)
 PREFIX = "config.events"
@@ -105,7 +105,7 @@ def test_current_rows_keep_the_last_event_of_each_service() -> None:
 def test_ack_fields_parse_both_reply_forms_exactly() -> None:
     ns = 1764337571786504761
     expected = datetime(2025, 11, 28, 13, 46, 11, 786504, tzinfo=UTC)  # truncated, never rounded
-    assert ack_fields(f"$JS.ACK.S.c.1.42.7.{ns}.0") == (42, 7, expected)
-    assert ack_fields(f"$JS.ACK.dom.hash.S.c.1.42.7.{ns}.0.tok") == (42, 7, expected)
+    assert ack_fields(f"$JS.ACK.S.c.1.42.7.{ns}.0") == (42, 7, expected, 0)
+    assert ack_fields(f"$JS.ACK.dom.hash.S.c.1.42.7.{ns}.3.tok") == (42, 7, expected, 3)
     with pytest.raises(ValueError):
         ack_fields("_INBOX.abc")
