@@ -31,6 +31,7 @@ async def _lock_holders(pg: Any) -> list[int]:
     rows = await pg.fetch(
         """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
            WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
              AND l.objid::bigint = $2 AND l.objsubid = 2""",
         LOCK_NAMESPACE,
         LEADER_KEY,
