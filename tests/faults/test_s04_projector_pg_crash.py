@@ -31,7 +31,7 @@ API_ENV = {"API_WRITE_WAIT_MS": "500"}
 
 @pytest.mark.timeout(180 + 90 * SCALE)
 async def test_kill9_projector_and_crash_postgres(
-    procs: ProcGroup, nats_server: NatsServer, private_pg: PostgresServer, tmp_path: Path,
+    nats_server: NatsServer, private_pg: PostgresServer, procs: ProcGroup, tmp_path: Path,
     fault_report: FaultReport,
 ) -> None:
     stack = Stack(procs=procs, nats=nats_server, database_url=private_pg.url(), work_dir=tmp_path)

@@ -189,6 +189,7 @@ async def test_store_full_refuses_writes_then_recovers_without_restarts(
         await load.verify(fault_report)
         assert recovery <= RECOVERY_TARGET_S, recovery
     finally:
+        procs.kill_all()  # the API and projector first, then their NATS
         small.kill()
         if big is not None:
             big.kill()
