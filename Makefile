@@ -30,7 +30,7 @@ bench: $(STAMP)
 
 ## the fault-injection scenarios at ten times the CI size
 test-faults-long: $(STAMP)
-	FAULTS_SCALE=10 $(BIN)/python -m pytest tests/faults -m "faults_long or not faults_long" $(PYTEST_ARGS)
+	FAULTS_SCALE=10 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
