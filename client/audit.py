@@ -118,15 +118,11 @@ class AuditReader:
 
     async def state_at(self, service: str, instant: datetime) -> Entry | None:
         """The entry that was current for ``service`` at ``instant``; None before its first event."""
-        msgs = await nats_io.direct_multi_last(
-            self.nc,
-            self.settings.stream,
-            [self._subject(service)],
-            up_to=instant,
-            batch=2,
+        msg = await nats_io.direct_at(
+            self.nc, self.settings.stream, self._subject(service), instant,
             timeout=self.settings.request_timeout,
         )
-        return self._entry(msgs[0]) if msgs else None
+        return self._entry(msg) if msg else None
 
     async def snapshot_at(self, instant: datetime) -> dict[str, Entry]:
         """Every service's entry as of ``instant``: one direct get (``multi_last`` + ``up_to_time``)."""

@@ -126,15 +126,11 @@ class Ledger:
         return entry.event if entry else None
 
     async def at_entry(self, service: str, instant: datetime) -> Entry | None:
-        msgs = await nats_io.direct_multi_last(
-            self.nc,
-            self.settings.stream,
-            [self.subject(service)],
-            up_to=instant,
-            batch=2,
+        msg = await nats_io.direct_at(
+            self.nc, self.settings.stream, self.subject(service), instant,
             timeout=self.settings.request_timeout,
         )
-        return Entry.from_stored(msgs[0]) if msgs else None
+        return Entry.from_stored(msg) if msg else None
 
     async def at(self, service: str, instant: datetime) -> Event | None:
         """The event that was current at ``instant`` (stream store time), or None before the first."""

@@ -35,6 +35,7 @@ __all__ = [
     "direct_next",
     "direct_multi_last",
     "direct_first_at_or_after",
+    "direct_at",
     "stream_last_seq",
     "replay",
 ]
@@ -258,6 +259,14 @@ async def direct_multi_last(
         # Never return a silently truncated fleet: the caller asks with a larger batch.
         raise LedgerError(f"more than {batch} subjects match {subjects}; raise the batch size")
     return results
+
+
+async def direct_at(
+    nc: NATS, stream: str, subject: str, instant: datetime, *, timeout: float = 5.0
+) -> StoredMsg | None:
+    """The last message on ``subject`` stored at or before ``instant`` (one direct get), or None."""
+    msgs = await direct_multi_last(nc, stream, [subject], up_to=instant, batch=2, timeout=timeout)
+    return msgs[0] if msgs else None
 
 
 async def stream_last_seq(nc: NATS, stream: str) -> int:
