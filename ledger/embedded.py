@@ -62,6 +62,7 @@ class NatsServer:
     def __init__(self, store_dir: str | Path, port: int | None = None, monitor_port: int | None = None,
                  *, config: str | Path | None = SHIPPED_NATS_CONF, log_file: str | Path | None = None):
         self.store_dir = Path(store_dir)
+        self._auto_ports = port is None and monitor_port is None
         self.port = port or free_port()
         self.monitor_port = monitor_port or free_port()
         self.config = Path(config) if config else None
@@ -73,6 +74,18 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> NatsServer:
+        """Start; with ports we chose ourselves, retry on new ones if another process took them
+        between our choice and the server's bind (free_port cannot reserve a port)."""
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except Unavailable as exc:
+                if not (self._auto_ports and "address already in use" in str(exc)) or attempt == 2:
+                    raise
+                self.port, self.monitor_port = free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [find_nats_server()]
         if self.config:
@@ -157,6 +170,7 @@ class PostgresServer:
 
     def __init__(self, data_dir: str | Path, port: int | None = None, *, log_file: str | Path | None = None):
         self.data_dir = Path(data_dir)
+        self._auto_port = port is None
         self.port = port or free_port()
         self.bin = find_pg_bin()
         self.log_file = Path(log_file) if log_file else self.data_dir.parent / f"pg-{self.port}.log"
@@ -192,6 +206,17 @@ class PostgresServer:
             raise Unavailable(f"initdb failed: {result.stderr.decode(errors='replace')[-1500:]}")
 
     def start(self, timeout: float = 30.0) -> PostgresServer:
+        """Start; with a port we chose ourselves, retry on a new one if it was taken meanwhile."""
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except Unavailable as exc:
+                if not (self._auto_port and "could not bind" in str(exc)) or attempt == 2:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> PostgresServer:
         self.init()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         sock_dir = self.data_dir  # the data dir is ours and writable by the server user
