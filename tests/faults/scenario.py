@@ -12,13 +12,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.support.waiting import wait_for
 
@@ -216,13 +214,6 @@ class Load:
                            sse_reconnects=sum(max(0, w.connects - 1) for w in self.watchers),
                            sse_events=sum(w.events for w in self.watchers),
                            sse_catch_up_after_last_write_s=self.sse_catch_up_s)
-        if result.problems and all(_stale_postgres_read(p, self.history) for p in result.problems):
-            # Only the known API race (test_known_bugs.py), each time on a read PostgreSQL served.
-            from .test_known_bugs import API_STALE_READ
-
-            if report is not None:
-                report.set(known_bug=result.problems[:3])
-            pytest.xfail(f"{API_STALE_READ} [{len(result.problems)}: {result.problems[0]}]")
         result.assert_ok()
         return result
 
@@ -256,11 +247,6 @@ class CheckpointMonitor:
     def reached(self, seq: int, after: float = 0.0) -> float | None:
         """The first sample time (after ``after``) at which the checkpoint was >= ``seq``."""
         return next((t for t, cp in self.samples if t >= after and cp >= seq), None)
-
-
-def _stale_postgres_read(problem: str, history: History) -> bool:
-    match = re.search(r": read \(op (\d+)\) returned version .*\(stale read\)$", problem)
-    return match is not None and history.ops[int(match.group(1))].detail == "postgres"
 
 
 def retry_stats(history: History) -> tuple[int, int]:
