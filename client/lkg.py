@@ -23,6 +23,7 @@ from ledger.canonical import dumps, loads, sha256_of
 from ledger.errors import LedgerError
 
 from .snapshot import Snapshot, Source
+from .worker import close_worker
 
 __all__ = ["LastKnownGood", "LkgWriter", "FORMAT"]
 
@@ -151,13 +152,9 @@ class LkgWriter:
             await self._idle.wait()
 
     async def close(self, timeout: float = 5.0) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout)
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task = self._task
+        await close_worker(task, self.flush, timeout)
+        self._task = None
 
 
 def _fsync_dir(path: Path) -> None:

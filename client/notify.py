@@ -8,11 +8,12 @@ A callback that raises is logged and the others still run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .worker import close_worker
 
 __all__ = ["Notifier", "Callback"]
 
@@ -52,13 +53,9 @@ class Notifier:
 
     async def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (bounded by ``timeout``), then stop the task."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout)
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task = self._task
+        await close_worker(task, self.flush, timeout)
+        self._task = None
 
 
 async def _call(callback: Callback, argument: Any, label: str) -> None:
