@@ -40,7 +40,7 @@ import orjson
 from nats.js import api as js_api
 
 from ledger import Ledger, LedgerSettings, Replace
-from ledger.embedded import REPO_ROOT, free_port
+from ops.embedded import REPO_ROOT, free_port
 from ledger.nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
 from projector import migrate

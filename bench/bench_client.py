@@ -30,7 +30,7 @@ from nats.js import api as js_api
 
 from client import AuditReader, ConfigClient
 from ledger import Event, Ledger, LedgerSettings, Replace, nats_io
-from ledger.embedded import REPO_ROOT
+from ops.embedded import REPO_ROOT
 from ledger.event import Patch, new_event
 from ledger.nats_io import MSG_ID
 from ledger.streams import StreamsFile, apply_streams, load_streams_file

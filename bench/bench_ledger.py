@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 from ledger import Ledger, LedgerSettings, Replace
-from ledger.embedded import REPO_ROOT
+from ops.embedded import REPO_ROOT
 from ledger.nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
 from ledger.streams import apply_streams, load_streams_file
 

@@ -35,7 +35,7 @@ import asyncpg
 import nats
 
 from ledger import LedgerSettings
-from ledger.embedded import REPO_ROOT, NatsServer, PostgresServer
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.event import Event, Patch, Replace, new_event
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
 from projector import Projector, ProjectorSettings, migrate

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ledger.embedded import REPO_ROOT, NatsServer, PostgresServer
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 
 RESULTS = REPO_ROOT / "bench" / "results"
 

@@ -24,7 +24,7 @@ import nats
 import pytest
 
 from ledger import Ledger, LedgerSettings
-from ledger.embedded import REPO_ROOT, NatsServer, PostgresServer
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["ledger", "projector", "api", "client", "infra_config"]
+PACKAGES = ["ledger", "projector", "api", "client", "infra_config", "ops"]
 IO_LIBRARIES = {"nats", "asyncpg", "aiohttp", "socket", "subprocess", "requests", "httpx"}
 PURE_LEDGER_MODULES = ["event", "canonical", "fold", "validate", "errors"]
 
@@ -19,6 +19,7 @@ ALLOWED = {
     "api": {"ledger", "projector"},
     "client": {"ledger"},
     "infra_config": set(),
+    "ops": {"ledger", "projector", "client", "infra_config"},
 }
 
 

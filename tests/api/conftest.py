@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api import create_app
 from ledger import LedgerSettings
-from ledger.embedded import NatsServer
+from ops.embedded import NatsServer
 
 from .helpers import Stack, bring_up, create_database
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ledger.embedded import REPO_ROOT, free_port
+from ops.embedded import REPO_ROOT, free_port
 from tests.support.waiting import wait_for
 
 from .helpers import ADMIN, Stack, post

@@ -1,6 +1,6 @@
 """Fixtures of the CLI tests: the CLI run in-process with its own environment and streams.
 
-``cli(*argv, env=..., stdin=...)`` calls ``client.cli.main`` the way the console script does,
+``cli(*argv, env=..., stdin=...)`` calls ``ops.cli.main`` the way the console script does,
 with an explicit environment (never ``os.environ``) and captured stdout/stderr. In an async
 test, ``await acli(...)`` does the same on a worker thread (``main`` runs its own event loop).
 """
@@ -23,8 +23,8 @@ import asyncpg
 import pytest
 import yaml
 
-from client.cli import main
-from ledger.embedded import REPO_ROOT, NatsServer, free_port
+from ops.cli import main
+from ops.embedded import REPO_ROOT, NatsServer, free_port
 from tests.support.waiting import wait_for
 
 
@@ -69,16 +69,16 @@ _STACK_VARS = ("NATS_URL", "DATABASE_URL", "API_", "LEDGER_", "CONFIG_LEDGER_")
 
 
 def cli_argv() -> list[str]:
-    """How `make run` starts the CLI: the console script, when it points at client.cli:main.
+    """How `make run` starts the CLI: the console script, when it points at ops.cli:main.
 
-    Until pyproject's ``config-ledger`` entry point is switched to ``client.cli:main`` (and the
+    Until pyproject's ``config-ledger`` entry point is switched to ``ops.cli:main`` (and the
     package reinstalled), the script still names the old module: run the same ``main`` as
-    ``python -m client.cli`` then.
+    ``python -m ops.cli`` then.
     """
     script = Path(sys.executable).parent / "config-ledger"
-    if script.is_file() and "from client.cli import main" in script.read_text(errors="replace"):
+    if script.is_file() and "from ops.cli import main" in script.read_text(errors="replace"):
         return [str(script)]
-    return [sys.executable, "-m", "client.cli"]
+    return [sys.executable, "-m", "ops.cli"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from client.stack import EXAMPLE_SERVICE
+from ops.stack import EXAMPLE_SERVICE
 
 from .conftest import CliResult, CliRunner, RunningStack
 
@@ -145,7 +145,7 @@ def test_watch_user_error(cli: CliRunner, stack: RunningStack) -> None:
 
 
 def test_unreachable_api_is_exit_3(cli: CliRunner) -> None:
-    from ledger.embedded import free_port
+    from ops.embedded import free_port
 
     result = cli("get", EXAMPLE_SERVICE, "--url", f"http://127.0.0.1:{free_port()}")
     one_line_error(result, 3, "cannot reach the API")

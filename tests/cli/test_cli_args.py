@@ -1,4 +1,4 @@
-"""Argument values: instants, version-or-instant, documents (client/cli_args.py)."""
+"""Argument values: instants, version-or-instant, documents (ops/cli_args.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from client.cli_args import (
+from ops.cli_args import (
     format_instant,
     load_document,
     parse_instant,

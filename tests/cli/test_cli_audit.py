@@ -1,4 +1,4 @@
-"""replay and verify, straight from the stream (client/cli_audit.py) on a private NATS."""
+"""replay and verify, straight from the stream (ops/cli_audit.py) on a private NATS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import nats
 
 from ledger import Ledger, LedgerSettings, Replace
-from ledger.embedded import free_port
+from ops.embedded import free_port
 
 from .conftest import AsyncCliRunner
 

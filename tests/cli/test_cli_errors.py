@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.embedded import free_port
+from ops.embedded import free_port
 from tests.support.waiting import wait_for
 
 from .conftest import CliResult, CliRunner, RunningStack, clean_env, start_up

@@ -1,4 +1,4 @@
-"""The data folder's lock and process record (client/cli_procs.py): one `up` per folder, and a
+"""The data folder's lock and process record (ops/cli_procs.py): one `up` per folder, and a
 later `up` stops what a SIGKILLed one left running — only processes it can prove are its own."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from client.cli_procs import StackLock, start_time, stop_leftovers
+from ops.cli_procs import StackLock, start_time, stop_leftovers
 from ledger.errors import UsageError
 from tests.support.waiting import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.embedded import REPO_ROOT, NatsServer
+from ops.embedded import REPO_ROOT, NatsServer
 
 from .conftest import CliRunner
 

@@ -1,4 +1,4 @@
-"""Supervision of the stack's children (client/cli_supervisor.py), with small Python children."""
+"""Supervision of the stack's children (ops/cli_supervisor.py), with small Python children."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from client.cli_supervisor import ChildExited, ChildSpec, Supervisor
-from ledger.embedded import REPO_ROOT
+from ops.cli_supervisor import ChildExited, ChildSpec, Supervisor
+from ops.embedded import REPO_ROOT
 from tests.support.waiting import wait_for
 
 from .proctree import stat_of
@@ -115,7 +115,7 @@ async def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         import asyncio, os, sys
         from pathlib import Path
         from rich.console import Console
-        from client.cli_supervisor import ChildSpec, Supervisor
+        from ops.cli_supervisor import ChildSpec, Supervisor
 
         async def main():
             spec = ChildSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(600)"],

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ledger.embedded import REPO_ROOT
+from ops.embedded import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 CORE = {"nats", "postgres", "projector", "api"}

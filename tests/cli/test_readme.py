@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from client.cli import build_parser
-from client.cli_exit import ExitCode
+from ops.cli import build_parser
+from ops.cli_exit import ExitCode
 from client.settings import ClientSettings
-from client.stack import StackSettings
-from ledger.embedded import REPO_ROOT
+from ops.stack import StackSettings
+from ops.embedded import REPO_ROOT
 from ledger.settings import LedgerSettings
 
 README = (REPO_ROOT / "README.md").read_text()

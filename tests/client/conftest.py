@@ -10,7 +10,7 @@ import pytest
 
 from client import ConfigClient
 from ledger import LedgerSettings
-from ledger.embedded import free_port
+from ops.embedded import free_port
 
 from .hub_contract_fake import HubContractFake
 

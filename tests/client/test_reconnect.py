@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ledger import Ledger, Replace, StoreTimeout, Unavailable
-from ledger.embedded import NatsServer
+from ops.embedded import NatsServer
 from tests.support.waiting import wait_for
 
 from .conftest import MakeClient

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ledger.embedded import REPO_ROOT, NatsServer
+from ops.embedded import REPO_ROOT, NatsServer
 
 from .history import CheckResult
 from .procs import ProcGroup

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.embedded import REPO_ROOT, free_port
+from ops.embedded import REPO_ROOT, free_port
 
 __all__ = ["Proc", "ProcGroup", "DRIVER"]
 

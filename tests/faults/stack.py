@@ -17,7 +17,7 @@ import asyncpg
 import nats
 
 from ledger import LedgerSettings
-from ledger.embedded import REPO_ROOT, NatsServer
+from ops.embedded import REPO_ROOT, NatsServer
 from ledger.event import Event
 from ledger.nats_io import StoredMsg, replay, stream_last_seq
 from ledger.streams import StreamsFile, apply_streams, load_streams_file

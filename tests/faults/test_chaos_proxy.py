@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import nats
 import pytest
 
-from ledger.embedded import NatsServer
+from ops.embedded import NatsServer
 from tests.support.waiting import wait_for
 
 from .chaos_proxy import ChaosProxy
@@ -126,7 +126,7 @@ async def test_reset_closes_with_rst(echo_port: int) -> None:
 
 
 async def test_target_down_resets_the_client() -> None:
-    from ledger.embedded import free_port
+    from ops.embedded import free_port
 
     async with ChaosProxy(free_port()) as proxy:
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)

@@ -9,7 +9,7 @@ import urllib.request
 import asyncpg
 import yaml
 
-from ledger.embedded import REPO_ROOT, SHIPPED_NATS_CONF, NatsServer
+from ops.embedded import REPO_ROOT, SHIPPED_NATS_CONF, NatsServer
 
 
 def _jetstream_block(text: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.embedded import NatsServer, PostgresServer
+from ops.embedded import NatsServer, PostgresServer
 from tests.support.waiting import wait_for
 
 from .conftest import SCALE, FaultReport, scaled

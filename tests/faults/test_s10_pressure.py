@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ledger.embedded import SHIPPED_NATS_CONF, NatsServer
+from ops.embedded import SHIPPED_NATS_CONF, NatsServer
 from tests.support.waiting import wait_for
 
 from .conftest import SCALE, FaultReport, scaled

@@ -10,7 +10,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from ledger.embedded import REPO_ROOT
+from ops.embedded import REPO_ROOT
 from ledger.errors import StreamConfigError
 from ledger.streams import apply_streams, load_streams_file
 

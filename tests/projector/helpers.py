@@ -22,7 +22,7 @@ import orjson
 from nats.aio.client import Client as NATS
 
 from ledger import nats_io
-from ledger.embedded import REPO_ROOT
+from ops.embedded import REPO_ROOT
 from ledger.event import Event
 from ledger.nats_io import StoredMsg
 from projector import Projector, ProjectorSettings

@@ -11,7 +11,7 @@ import asyncpg
 
 import projector
 from ledger import Ledger, Replace
-from ledger.embedded import free_port
+from ops.embedded import free_port
 from projector import ProjectorSettings
 from projector.__main__ import _progress
 from tests.support.waiting import wait_for

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ledger import Ledger, Patch, Replace
-from ledger.embedded import NatsServer
+from ops.embedded import NatsServer
 from ledger.errors import ProjectionDiverged
 from ledger.event import Event, event_hash, format_time, idempotency_event_id
 from projector import EventMismatch, ProjectorSettings, StreamRegression, read_status

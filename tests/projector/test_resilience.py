@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from ledger import Ledger, LedgerSettings
-from ledger.embedded import NatsServer, PostgresServer
+from ops.embedded import NatsServer, PostgresServer
 from ledger.event import Event, Patch, Replace, new_event
 from projector import read_status
 from tests.support.waiting import wait_for

@@ -26,7 +26,7 @@ from ledger.errors import ProjectionDiverged
 from ledger.event import format_time
 from ledger.fold import ChainState, check_next
 
-from .audit import AuditReader
+from client.audit import AuditReader
 from .cli_args import format_instant, parse_instant
 from .cli_context import CliContext
 from .cli_exit import ExitCode

@@ -1,6 +1,6 @@
 """How the CLI shows things: rich tables and colour for people, plain JSON for scripts.
 
-``Output`` is built once per invocation by ``client.cli.main`` from the real (or a test's)
+``Output`` is built once per invocation by ``ops.cli.main`` from the real (or a test's)
 streams. Human output goes through rich, which drops colour when stdout is not a terminal;
 ``--json`` output is written as-is (indented documents, or one line per event when streaming).
 Errors are one line on stderr, never a traceback.

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .errors import Unavailable, UsageError
+from ledger.errors import Unavailable, UsageError
 
 __all__ = ["free_port", "NatsServer", "PostgresServer", "find_nats_server", "find_pg_bin", "REPO_ROOT"]
 

@@ -7,7 +7,7 @@
 2. ``streams.yaml`` applied, the projector's migrations run.
 3. The example service of the reference document seeded, only if it does not exist yet.
 4. ``python -m projector run`` and ``python -m api`` as supervised children
-   (``client.cli_supervisor``); the API on ``API_HOST:API_PORT`` (127.0.0.1:7000).
+   (``ops.cli_supervisor``); the API on ``API_HOST:API_PORT`` (127.0.0.1:7000).
 5. Until SIGINT/SIGTERM: then the API, the projector, NATS and PostgreSQL (fast shutdown) stop,
    in that order, and the data stays for the next start.
 
@@ -40,7 +40,7 @@ from rich.panel import Panel
 
 from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
-from ledger.embedded import REPO_ROOT, NatsServer, PostgresServer
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
 from ledger.settings import settings_error
 
