@@ -6,10 +6,11 @@ Order matters where paths overlap: ``/api/v1/config/history/{service}`` is regis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from . import config_handlers as cfg
 from . import ops_handlers as ops
@@ -26,6 +27,11 @@ class Route:
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     name: str
     action: Action
+    # The contract of the route, from which the OpenAPI document is generated:
+    summary: str = ""
+    body: type[BaseModel] | None = None  # the JSON request body
+    query: type[BaseModel] | None = None  # the query parameters
+    responses: Mapping[int, type[BaseModel] | None] = field(default_factory=dict)  # status -> body
 
 
 ROUTES: list[Route] = [
