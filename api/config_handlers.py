@@ -136,6 +136,8 @@ async def list_configs(request: web.Request) -> web.Response:
             "deleted": v.deleted,
             "updated_at": format_time(v.occurred_at),
             "hash": v.hash,
+            "actor": v.actor,
+            "reason": v.reason,
         }
         for v in rows
     ]

@@ -226,6 +226,31 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             **_errors(400, 401, 403, 503),
         },
     },
+    "config.verify": {
+        "summary": "Verify one service's hash chain and version continuity on the stream",
+        "description": "Reads every event of the service from JetStream (not the projection) and "
+        "checks versions contiguous from 1, each `prev_hash` linking to the previous hash, and "
+        "every hash recomputing. A broken chain is a 200 with `ok: false` and the problems.",
+        "tags": ["time travel"],
+        "parameters": [_ref("parameters", "service")],
+        "responses": {"200": _ok("The verification", "ChainVerification"), **_errors(400, 401, 403, 404, 503)},
+    },
+    "console.index": {
+        "summary": "The web console (HTML; its pages use this API with the caller's token)",
+        "tags": ["operations"],
+        "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+    },
+    "console.asset": {
+        "summary": "A file of the web console (ES module, stylesheet)",
+        "tags": ["operations"],
+        "parameters": [
+            {"name": "file", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "responses": {
+            "200": {"description": "The file", "content": {"*/*": {"schema": {"type": "string"}}}},
+            "404": {"description": "No such file", "content": _json_content(_ref("schemas", "Error"))},
+        },
+    },
 }
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -362,10 +387,24 @@ _SCHEMAS: dict[str, Any] = {
                         "deleted": {"type": "boolean"},
                         "updated_at": _TIME,
                         "hash": {"type": "string"},
+                        "actor": {"type": "string"},
+                        "reason": {"type": "string"},
                     },
                 },
             },
             "projected_seq": {"type": "integer"},
+        },
+    },
+    "ChainVerification": {
+        "type": "object",
+        "properties": {
+            "service": {"type": "string"},
+            "ok": {"type": "boolean"},
+            "events": {"type": "integer"},
+            "version": {"type": "integer"},
+            "head_hash": {"type": "string"},
+            "problems": {"type": "array", "items": {"type": "string"}},
+            "checked_at": _TIME,
         },
     },
     "RollbackRequest": {

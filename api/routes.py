@@ -15,7 +15,9 @@ from pydantic import BaseModel
 from . import config_handlers as cfg
 from . import ops_handlers as ops
 from .auth import Action
+from .console_files import console_asset, console_index
 from .sse import watch
+from .verify import ChainVerification, verify_config
 
 __all__ = ["Route", "ROUTES", "route_defs"]
 
@@ -49,6 +51,14 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/config/{service}/rollback", cfg.rollback_config, "config.rollback", Action.WRITE),
     Route("GET", "/api/v1/config/{service}/diff", cfg.diff_config, "config.diff", Action.AUDIT),
     Route("GET", "/api/v1/config/{service}/watch", watch, "config.watch", Action.WATCH),
+    Route("GET", "/api/v1/config/{service}/verify", verify_config, "config.verify", Action.AUDIT,
+          summary="Verify one service's hash chain and version continuity on the stream",
+          responses={200: ChainVerification}),
+    # the web console (static files; it uses the public API with the caller's token)
+    Route("GET", "/", console_index, "console.index", Action.PUBLIC,
+          summary="The web console", responses={200: None}),
+    Route("GET", "/console/{file}", console_asset, "console.asset", Action.PUBLIC,
+          summary="A file of the web console", responses={200: None}),
 ]
 
 
