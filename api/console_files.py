@@ -44,14 +44,14 @@ class _File:
 _FILES: dict[str, _File] = {}
 
 
-def load_console(folder: Path = CONSOLE_DIR) -> dict[str, _File]:
+def load_console() -> dict[str, _File]:
     """Read the console's files once (a few tens of kilobytes)."""
     if not _FILES:
-        for path in sorted(folder.iterdir()):
+        for path in sorted(CONSOLE_DIR.iterdir()):
             kind = _TYPES.get(path.suffix)
             if kind and path.is_file():
                 body = path.read_bytes()
-                _FILES[path.name] = _File(body, kind, '"%s"' % hashlib.sha256(body).hexdigest()[:16])
+                _FILES[path.name] = _File(body, kind, f'"{hashlib.sha256(body).hexdigest()[:16]}"')
     return _FILES
 
 

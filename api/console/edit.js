@@ -8,7 +8,7 @@ export function editor(st, done) {
   const text = h('textarea', { id: 'edit-doc', rows: 18, spellcheck: 'false', 'aria-describedby': 'edit-error' });
   text.value = JSON.stringify(st.current.config, null, 2);
   const docErr = h('div', { id: 'edit-error', 'aria-live': 'assertive' });
-  const reason = h('input', { id: 'edit-reason', autocomplete: 'off', 'aria-describedby': 'reason-error' });
+  const reason = h('input', { id: 'edit-reason', 'aria-required': 'true', autocomplete: 'off', 'aria-describedby': 'reason-error' });
   const reasonErr = h('div', { id: 'reason-error', 'aria-live': 'assertive' });
   const baseNote = h('p.muted', { id: 'edit-base' });
   const conflict = h('div', { id: 'conflict' });
@@ -25,6 +25,7 @@ export function editor(st, done) {
     const box = h('div.conflict', { role: 'alert' },
       h('p', {}, h('strong', {}, 'Conflict: '), `${st.name} is now at version ${now}; you edited version ${base}. Nothing was saved.`));
     conflict.replaceChildren(box);
+    box.scrollIntoView({ block: 'nearest' });
     try {
       const d = await get(`${svcPath(st.name, '/diff')}?from=${base}&to=${now}`);
       box.append(h('p', {}, `What changed from v${base} to v${now}:`), diffView(d, 'inline'));
@@ -32,6 +33,7 @@ export function editor(st, done) {
       box.append(errorBox(err));
     }
     const mine = text.value;
+    box.scrollIntoView({ block: 'nearest' });
     box.append(h('div.toolbar', {},
       h('button', { type: 'button', onclick: async () => {
         const v = await get(svcPath(st.name));

@@ -12,7 +12,7 @@ export function fleetPage(main, _parts, query) {
     h('form.card.toolbar', { onsubmit: (e) => { e.preventDefault(); load(localToInstant(picker.value)); } },
       h('label', { for: 'fleet-at' }, 'As of (your local time)'), picker,
       h('button', { type: 'submit' }, 'Show'),
-      h('button', { type: 'button', onclick: () => load(null) }, 'Now'),
+      h('button', { type: 'button', id: 'fleet-now', onclick: () => load(null) }, 'Now'),
       h('label', { for: 'fleet-filter', class: 'sr-only' }, 'Filter services'), filter),
     out);
 

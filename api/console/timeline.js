@@ -65,8 +65,9 @@ export function timeline(st, { show, refresh }) {
 
   async function confirmRollback(n) {
     const cur = st.current.version;
-    const reason = h('input', { id: 'rollback-reason', required: true, autocomplete: 'off' });
+    const reason = h('input', { id: 'rollback-reason', 'aria-required': 'true', autocomplete: 'off' });
     const err = h('div', { id: 'rollback-error', 'aria-live': 'assertive' });
+    reason.addEventListener('input', () => err.replaceChildren());
     const diffBox = h('div', {}, h('p.muted', {}, 'Loading the diff…'));
     const dialog = h('dialog.card', { id: 'rollback-dialog', 'aria-labelledby': 'rb-title' });
     const close = () => { dialog.close(); dialog.remove(); };

@@ -35,11 +35,13 @@ ENDPOINTS = {
     "readyz": ("GET", "/readyz", None, {}),
     "metrics": ("GET", "/metrics", None, {}),
     "openapi": ("GET", "/api/v1/openapi.json", None, {}),
+    "verify": ("GET", "/api/v1/config/svc-a/verify", None, {}),
+    "console": ("GET", "/", None, {}),
 }
-PUBLIC = {"healthz", "readyz", "metrics", "openapi"}
+PUBLIC = {"healthz", "readyz", "metrics", "openapi", "console"}
 ALLOWED = {
     "admin": set(ENDPOINTS),
-    "auditor": {"get", "get_version", "history", "diff", "list", "snapshot", "watch"} | PUBLIC,
+    "auditor": {"get", "get_version", "history", "diff", "list", "snapshot", "watch", "verify"} | PUBLIC,
     "svc-a": {"get", "get_version", "watch"} | PUBLIC,  # its own service
     "svc-b": set(PUBLIC),  # another service's token
     "none": set(PUBLIC),
