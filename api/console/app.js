@@ -1,5 +1,5 @@
 // The console's shell: session (login with a bearer token), hash router, page lifecycle.
-import { ApiError, get, token } from './api.js';
+import { ApiError, call, get, token } from './api.js';
 import { $, errorBox, h, parseHash } from './ui.js';
 import { servicesPage } from './services.js';
 import { servicePage } from './service.js';
@@ -72,7 +72,7 @@ window.addEventListener('hashchange', () => { route(); main.focus({ preventScrol
 // With API_AUTH=off the API answers without a token; otherwise a 401 asks for one.
 (async () => {
   try {
-    if (!token.get()) { await get('/api/v1/config'); authOff = true; }
+    if (!token.get()) { await call('/api/v1/config', { method: 'HEAD' }); authOff = true; }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return; // the login form is up
   }
