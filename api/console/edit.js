@@ -5,8 +5,9 @@ import { diffView, errorBox, h } from './ui.js';
 
 export function editor(st, done) {
   let base = st.current.version;
-  const text = h('textarea', { id: 'edit-doc', rows: 18, spellcheck: 'false', 'aria-describedby': 'edit-error' });
-  text.value = JSON.stringify(st.current.config, null, 2);
+  const text = h('textarea', { id: 'edit-doc', spellcheck: 'false', 'aria-describedby': 'edit-error' });
+  text.value = JSON.stringify(st.current.config ?? {}, null, 2); // {} after a deletion
+  text.rows = Math.min(24, Math.max(6, text.value.split('\n').length + 2));
   const docErr = h('div', { id: 'edit-error', 'aria-live': 'assertive' });
   const reason = h('input', { id: 'edit-reason', 'aria-required': 'true', autocomplete: 'off', 'aria-describedby': 'reason-error' });
   const reasonErr = h('div', { id: 'reason-error', 'aria-live': 'assertive' });
@@ -33,7 +34,6 @@ export function editor(st, done) {
       box.append(errorBox(err));
     }
     const mine = text.value;
-    box.scrollIntoView({ block: 'nearest' });
     box.append(h('div.toolbar', {},
       h('button', { type: 'button', onclick: async () => {
         const v = await get(svcPath(st.name));
@@ -44,6 +44,7 @@ export function editor(st, done) {
       } }, `Discard my edit and load v${now}`),
       h('button', { type: 'button', onclick: () => { text.value = mine; setBase(now); conflict.replaceChildren(); text.focus(); } },
         `Keep my edit, to save over v${now}`)));
+    box.scrollIntoView({ block: 'center' });
   }
 
   async function save(e) {

@@ -1,5 +1,5 @@
 // Services: every service with its current version and last change; a filter box; live (polls
-// the list every 2 s while the tab is visible).
+// the list every 2 s while the tab is visible: there is no fleet-wide change stream yet).
 import { get } from './api.js';
 import { ago, errorBox, h, timeEl } from './ui.js';
 
@@ -43,6 +43,7 @@ export function servicesPage(main) {
 
   async function load() {
     timer = null;
+    if (document.hidden && !first) { timer = setTimeout(load, POLL_MS); return; } // a background tab
     try {
       const data = await get('/api/v1/config');
       status.replaceChildren();

@@ -46,10 +46,16 @@ class Console:
     # --- the browser ----------------------------------------------------------------------
 
     def reset(self) -> None:
-        self.driver.set_window_size(*LAPTOP)
-        self.driver.get(f"{self.base}/healthz")
-        self.driver.execute_script("sessionStorage.clear()")
-        self.driver.get_log("browser")  # drop what earlier tests left
+        """A fresh tab (empty session storage, no open watch), laptop-sized."""
+        driver = self.driver
+        old = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        fresh = driver.current_window_handle
+        driver.switch_to.window(old)
+        driver.close()
+        driver.switch_to.window(fresh)
+        driver.set_window_size(*LAPTOP)
+        driver.get_log("browser")  # drop what earlier tests left
 
     def open(self, route: str = "/") -> None:
         self.driver.get("about:blank")
