@@ -35,7 +35,7 @@ from .bench_api import spawn, wait_caught_up, wait_http
 from .common import line, private_nats, private_pg, write_results
 
 SERVICES = 500
-ROUNDS = 15  # measured page loads per case (after 2 warm-up loads)
+ROUNDS = 8  # measured page loads per case (after 2 warm-up loads)
 DOC = {"operational": {"batch_size": 200, "gap_check_interval_hours": 1}, "features": {"verify": True}}
 
 _PROBE = """

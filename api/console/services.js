@@ -1,18 +1,24 @@
 // Services: every service with its current version and last change; a filter box; live (polls
 // the list every 2 s while the tab is visible: there is no fleet-wide change stream yet).
 import { get } from './api.js';
-import { ago, errorBox, h, timeEl } from './ui.js';
+import { ago, errorBox, h, shortTime } from './ui.js';
 
 const POLL_MS = 2000;
 
-function row(s) {
-  const href = `#/s/${encodeURIComponent(s.service)}`;
-  return h(`tr${s.deleted ? '.deleted' : ''}`, { 'data-service': s.service },
-    h('th', { scope: 'row' }, h('a', { href }, s.service), s.deleted ? h('span.badge', {}, 'deleted') : null),
-    h('td.num', { 'data-label': 'Version' }, `v${s.version}`),
-    h('td', { 'data-label': 'When' }, timeEl(s.updated_at), h('span.muted.ago', {}, ` ${ago(s.updated_at)}`)),
-    h('td', { 'data-label': 'Who' }, s.actor || ''),
-    h('td.reason', { 'data-label': 'Why' }, s.reason || h('span.muted', {}, '—')));
+const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ESC[c]);
+
+// One row as HTML, every value escaped: for 500 rows about 4x faster than building it with h()
+// (bench/bench_console.py, list → DOM).
+function row(s, now) {
+  const name = esc(s.service);
+  const when = esc(s.updated_at);
+  return `<tr${s.deleted ? ' class="deleted"' : ''} data-service="${name}">`
+    + `<th scope="row"><a href="#/s/${esc(encodeURIComponent(s.service))}">${name}</a>${s.deleted ? '<span class="badge">deleted</span>' : ''}</th>`
+    + `<td class="num" data-label="Version">v${esc(s.version)}</td>`
+    + `<td data-label="When"><time datetime="${when}" title="${when}">${esc(shortTime(s.updated_at))}</time><span class="muted ago"> ${esc(ago(s.updated_at, now))}</span></td>`
+    + `<td data-label="Who">${esc(s.actor)}</td>`
+    + `<td class="reason" data-label="Why">${s.reason ? esc(s.reason) : '<span class="muted">—</span>'}</td></tr>`;
 }
 
 export function servicesPage(main) {
@@ -34,9 +40,8 @@ export function servicesPage(main) {
   function render() {
     const q = filter.value.trim().toLowerCase();
     const shown = q ? services.filter((s) => `${s.service} ${s.actor || ''} ${s.reason || ''}`.toLowerCase().includes(q)) : services;
-    const frag = document.createDocumentFragment();
-    for (const s of shown) frag.append(row(s));
-    body.replaceChildren(frag);
+    const now = Date.now();
+    body.innerHTML = shown.map((s) => row(s, now)).join('');
     count.textContent = q ? `${shown.length} of ${services.length} services` : `${services.length} services`;
     if (!services.length) body.append(h('tr', {}, h('td', { colspan: 5 }, 'No service yet.')));
   }

@@ -9,14 +9,14 @@ from .page import PHONE, Console, http
 
 def test_services_page_lists_services_filters_and_updates_live(console: Console, svc: str) -> None:
     console.post(f"{svc}-api", {"a": 1}, reason="first api config")
-    console.post(f"{svc}-web", {"b": 1}, reason="first web config")
+    console.post(f"{svc}-web", {"b": 1}, reason="first <b>web</b> config")
     console.open("/")
     row = f'tr[data-service="{svc}-api"]'
     console.wait_text(row, "first api config")
     assert "v1" in console.text(row) and "dev" in console.text(row)
     console.type("#filter", f"{svc}-we")
     console.wait(lambda: not console.all(row), "the filter to hide the other service")
-    assert console.all(f'tr[data-service="{svc}-web"]')
+    assert "first <b>web</b> config" in console.text(f'tr[data-service="{svc}-web"]')  # text, not HTML
     console.type("#filter", svc)
     console.post(f"{svc}-api", {"a": 2}, reason="bigger batches")
     console.wait_text(row, "bigger batches")  # no reload: the list follows the ledger
