@@ -53,7 +53,7 @@ export function servicePage(main, [name]) {
       try {
         st.versions.set(n, await get(`${svcPath(name)}?version=${n}`));
       } catch (err) {
-        if (err.status !== 404 || !err.details) throw err;
+        if (err.status !== 404 || !(err.details && err.details.deleted)) throw err;
         st.versions.set(n, { version: n, config: null, deleted: true });
       }
     }
