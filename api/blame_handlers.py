@@ -47,7 +47,10 @@ def _advance(fold: Blame, rows: list[Any]) -> None:
         if r["version"] != fold.version + 1:
             continue  # another request folded it already
         origin = Origin(r["version"], r["occurred_at"], r["stored_at"], r["actor"], r["reason"], r["cs"])
-        fold.advance(r["version"], r["config"], origin)
+        if r["kind"] == "patched":
+            fold.advance_patch(r["version"], r["patch"], origin)
+        else:
+            fold.advance(r["version"], r["config"], origin)
 
 
 async def blame_config(request: web.Request) -> web.Response:

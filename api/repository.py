@@ -221,11 +221,13 @@ class Repository:
         return [Version.from_record(r) for r in rows]
 
     async def blame_rows(self, service: str, after: int, until: datetime | None) -> list[asyncpg.Record]:
-        """(version, config, actor, reason, occurred_at, stored_at, changeset_id) after a version,
-        oldest first, up to an instant (stream store time) when given."""
+        """What blame folds, after a version, oldest first, up to an instant (store time) when
+        given: a patched version's merge patch (small) instead of its whole document."""
         async with self._conn("blame") as conn:
             return list(await conn.fetch(
-                "SELECT version, config, actor, reason, occurred_at, stored_at, changeset_id::text AS cs "
+                "SELECT version, kind, CASE WHEN kind = 'patched' THEN NULL ELSE config END AS config, "
+                "CASE WHEN kind = 'patched' THEN change END AS patch, "
+                "actor, reason, occurred_at, stored_at, changeset_id::text AS cs "
                 "FROM config_versions WHERE service = $1 AND version > $2 "
                 "AND ($3::timestamptz IS NULL OR stored_at <= $3) ORDER BY version",
                 service, after, until,

@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.blame import Origin, blame, leaves
+from ledger.blame import Blame, Origin, leaves
 from ledger.canonical import dumps
+from ledger.event import merge_patch
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,8 +51,16 @@ def naive(history: list[dict[str, Any] | None]) -> dict[str, int]:
     return out
 
 
-def fast(history: list[dict[str, Any] | None]) -> dict[str, int]:
-    fold = blame((i, doc, origin(i)) for i, doc in enumerate(history, start=1))
+def fast(history: list[dict[str, Any] | None], patches: list[Any] | None = None) -> dict[str, int]:
+    """The fold; a version with a patch is folded from its merge patch alone."""
+    fold = Blame()
+    for i, doc in enumerate(history, start=1):
+        patch = patches[i - 1] if patches else None
+        if patch is not None:
+            fold.advance_patch(i, patch, origin(i))
+            assert fold.config == doc
+        else:
+            fold.advance(i, doc, origin(i))
     return {p: o.version for p, o in fold.lines().items()}
 
 
@@ -88,6 +97,37 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any] | None]:
 @given(histories())
 def test_blame_agrees_with_a_naive_fold(history: list[dict[str, Any] | None]) -> None:
     assert fast(history) == naive(history)
+
+
+patches = st.recursive(st.one_of(scalars, st.none()),
+                       lambda kids: st.dictionaries(keys, kids, max_size=3), max_leaves=6)
+
+
+@st.composite
+def patched_histories(draw: st.DrawFn) -> tuple[list[dict[str, Any] | None], list[Any]]:
+    """Merge-patch histories (with replaces and deletions between): docs and the patch of each."""
+    docs: list[dict[str, Any] | None] = [draw(documents)]
+    applied: list[Any] = [None]
+    for _ in range(draw(st.integers(1, 12))):
+        step = draw(st.sampled_from(["patch", "patch", "patch", "replace", "delete"]))
+        if step == "patch" and docs[-1] is not None:
+            patch = draw(st.dictionaries(keys, patches, min_size=1, max_size=3))
+            docs.append(merge_patch(docs[-1], patch))
+            applied.append(patch)
+        elif step == "delete" and docs[-1] is not None:
+            docs.append(None)
+            applied.append(None)
+        else:
+            docs.append(draw(documents))
+            applied.append(None)
+    return docs, applied
+
+
+@settings(max_examples=200, deadline=None)
+@given(patched_histories())
+def test_blame_from_merge_patches_agrees_with_a_naive_fold(case: tuple[list[Any], list[Any]]) -> None:
+    history, applied = case
+    assert fast(history, applied) == naive(history)
 
 
 def test_json_types_are_told_apart() -> None:
