@@ -162,7 +162,8 @@ async def history(request: web.Request) -> web.Response:
 def _side(v: Version | None) -> dict[str, Any] | None:
     if v is None:
         return None
-    return {"version": v.version, "kind": v.kind, "deleted": v.deleted, "stored_at": format_time(v.stored_at)}
+    return {"version": v.version, "kind": v.kind, "deleted": v.deleted, "stored_at": format_time(v.stored_at),
+            "changeset_id": v.changeset_id}
 
 
 async def diff_config(request: web.Request) -> web.Response:

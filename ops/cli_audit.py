@@ -85,10 +85,11 @@ async def cmd_replay(ctx: CliContext, args: argparse.Namespace) -> int:
         ctx.out.error(f"{args.service} had no events up to {format_instant(until)}")
         return ExitCode.NOT_FOUND
     rows = [(e.event.version, e.event.kind.value, short_time(format_time(e.stored_at)), e.event.actor,
-             e.event.reason, compact_json(e.event.change, 50)) for e in entries]
+             e.event.reason, compact_json(e.event.change, 50), (e.event.changeset_id or "")[:8])
+            for e in entries]
     ctx.out.table(f"{args.service}: {len(entries)} events up to {format_instant(until)} (chain verified)",
-                  ["version", "kind", "stored", "actor", "reason", "change"], rows,
-                  styles=["bold", "cyan", "dim", None, None, None], wrap=("actor", "reason", "change"))
+                  ["version", "kind", "stored", "actor", "reason", "change", "change set"], rows,
+                  styles=["bold", "cyan", "dim", None, None, None, "dim"], wrap=("actor", "reason", "change"))
     last = entries[-1].event
     ctx.out.print(f"\n[bold cyan]{args.service}[/] at {format_instant(until)}: version [bold]{last.version}[/]"
                   + (" [red](deleted)[/]" if state is None else ""))

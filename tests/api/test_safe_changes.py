@@ -131,6 +131,8 @@ async def test_change_set_all_or_nothing_history_get_and_rollback(api, stack: St
     assert status == 200 and [(m["service"], m["version"]) for m in listed["members"]] == [(a, 2), (b, 1)]
     history = await (await api.get(f"/api/v1/config/history/{a}", headers=ADMIN)).json()
     assert history["versions"][0]["changeset_id"] == cs and history["versions"][1]["changeset_id"] is None
+    diff = await (await api.get(f"/api/v1/config/{a}/diff", headers=ADMIN)).json()
+    assert diff["to"]["changeset_id"] == cs and diff["from"]["changeset_id"] is None
     # A stale member refuses the whole set (409 naming it); nothing changes anywhere.
     before = await last_seq(stack)
     status, conflict = await call(api, "POST", "/api/v1/changesets", json=changes)
