@@ -19,7 +19,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from .errors import NotFound
+from .errors import NotFound, VersionConflict
 from .event import Delete, Event, Replace
 from .ledger import Appended, Entry, Ledger
 from .schema import check_schema, violations
@@ -73,6 +73,9 @@ class SchemaRegistry:
         self, service: str, *, actor: str, reason: str, expected_version: int | None = None
     ) -> Appended:
         entry = await self.ledger.current_entry(service)
+        current = entry.event.version if entry else 0
+        if expected_version is not None and expected_version != current:
+            raise VersionConflict(service, expected_version, current)
         if entry is None or entry.event.config is None:
             raise NotFound(f"service {service!r} has no schema", details={"service": service})
         return await self.ledger.append(
