@@ -36,7 +36,8 @@ _VERSION_COLUMNS = (
 _CURRENT_COLUMNS = (
     "service, version, kind, NULL::jsonb AS change, config, actor, reason, updated_at AS occurred_at, "
     "stored_at, stream_seq, NULL::text AS event_id, NULL::text AS prev_hash, hash, "
-    "NULL::text AS changeset_id"
+    "(SELECT v.changeset_id::text FROM config_versions v WHERE v.stream_seq = config_current.stream_seq) "
+    "AS changeset_id"
 )
 
 

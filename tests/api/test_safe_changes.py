@@ -232,3 +232,17 @@ async def test_openapi_documents_every_new_endpoint(api) -> None:
                          ("/api/v1/config/{service}/blame", "get")]:
         op = doc["paths"][path][method]
         assert op["summary"] and "200" in op["responses"] and "422" in op["responses"]
+
+
+async def test_watch_shows_the_change_set(api, svc: str) -> None:
+    from .test_sse import take
+
+    assert (await post(api, svc, {"n": 0})).status == 200
+    async with api.get(f"/api/v1/config/{svc}/watch", headers=bearer("auditor")) as resp:
+        first = await take(resp, 1)
+        assert first[0][2]["changeset_id"] is None
+        status, done = await call(api, "POST", "/api/v1/changesets",
+                                  json={"changes": [{"service": svc, "op": "patch", "patch": {"n": 1}}]})
+        assert status == 200
+        [(_, version, data)] = await take(resp, 1)
+        assert version == 2 and data["changeset_id"] == done["changeset_id"]
