@@ -20,6 +20,7 @@ from aiohttp import web
 from ledger import Ledger, nats_io
 
 from .auth import TokenStore, load_tokens
+from .blame_handlers import BLAME_CACHE, BlameCache
 from .cache import ConfigCache
 from .keys import ACTIONS, FEED, LEDGER, METRICS, OPENAPI, READER, REPO, SETTINGS, TOKENS, WRITER
 from .metrics import Metrics
@@ -109,6 +110,7 @@ def create_app(settings: ApiSettings) -> web.Application:
     app[METRICS] = Metrics()
     app[TOKENS] = tokens
     app[ACTIONS] = {r.name: r.action for r in ROUTES}
+    app[BLAME_CACHE] = BlameCache()
     app[OPENAPI] = dumps(build_openapi(auth=settings.auth))
     app.add_routes(route_defs())
     app.cleanup_ctx.append(_nats_ctx)

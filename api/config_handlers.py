@@ -31,6 +31,7 @@ from .params import (
     parse_version_or_instant,
     service_param,
 )
+from .plan_handlers import dry_run_requested, plan_response
 from .repository import Version
 from .views import current_view, dumps, etag_of, not_found_message, version_view
 from .writes import WriteResult
@@ -163,7 +164,8 @@ async def history(request: web.Request) -> web.Response:
 def _side(v: Version | None) -> dict[str, Any] | None:
     if v is None:
         return None
-    return {"version": v.version, "kind": v.kind, "deleted": v.deleted, "stored_at": format_time(v.stored_at)}
+    return {"version": v.version, "kind": v.kind, "deleted": v.deleted, "stored_at": format_time(v.stored_at),
+            "changeset_id": v.changeset_id}
 
 
 async def diff_config(request: web.Request) -> web.Response:
@@ -275,6 +277,8 @@ async def post_config(request: web.Request) -> web.Response:
     service = service_param(request.match_info["service"])
     settings = request.app[SETTINGS]
     doc = await read_json(request, limit=settings.max_body)
+    if dry_run_requested(request):
+        return await plan_response(request, service, Replace(doc))
     reason = _reason(request)  # the ledger validates the document (rule ids) before appending
     result = await _write(request, service, Replace(doc), reason)
     return _write_response(result, "Config updated and broadcasted")
@@ -287,6 +291,8 @@ async def patch_config(request: web.Request) -> web.Response:
     patch = await read_json(request, limit=settings.max_body, media_types=(MERGE_PATCH, JSON))
     if not isinstance(patch, dict):
         raise InvalidConfig("document.type", "a merge patch of a config document must be a JSON object")
+    if dry_run_requested(request):
+        return await plan_response(request, service, Patch(patch))
     reason = _reason(request)  # the ledger validates the patch and the patched document
     result = await _write(request, service, Patch(patch), reason)
     return _write_response(result, "Config patched and broadcasted")
@@ -296,6 +302,8 @@ async def delete_config(request: web.Request) -> web.Response:
     """Tombstone: the service's history stays, GET answers 404 until a new POST."""
     service = service_param(request.match_info["service"])
     await read_body(request, request.app[SETTINGS].max_body)  # drain (and bound) any body
+    if dry_run_requested(request):
+        return await plan_response(request, service, Delete())
     reason = _reason(request)
     result = await _write(request, service, Delete(), reason)
     return _write_response(result, "Config deleted and broadcasted")
@@ -324,6 +332,8 @@ async def rollback_config(request: web.Request) -> web.Response:
         if not isinstance(to_time, str):
             raise InvalidConfig("rollback.shape", "to_time must be an RFC 3339 string", path="to_time")
         change = Rollback(to_time=parse_instant(to_time, "to_time"))
+    if dry_run_requested(request):
+        return await plan_response(request, service, change)
     reason = _reason(request, body.get("reason"))
     result = await _write(request, service, change, reason)
     return _write_response(result, f"Config rolled back (now version {result.version})")

@@ -6,6 +6,7 @@ checks it), with its parameters, responses, errors and the roles allowed to call
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .auth import Action
@@ -502,13 +503,45 @@ def _responses() -> dict[str, Any]:
     return out
 
 
+def _model_schema(model: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic model's JSON Schema, its definitions moved into ``defs`` (components.schemas)."""
+    schema = model.model_json_schema(ref_template=_REF + "/schemas/{model}")
+    defs.update(schema.pop("$defs", {}))
+    return dict(schema)
+
+
+def _from_contract(route: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """The operation of a route described by its contract fields (summary, body, query, responses)."""
+    op: dict[str, Any] = {"summary": route.summary, "tags": ["safe changes"]}
+    params: list[dict[str, Any]] = [
+        _param(name, "path", name, {"type": "string"}, True)
+        for name in re.findall(r"{(\w+)}", route.path)
+    ]
+    if route.query is not None:
+        props = _model_schema(route.query, defs).get("properties", {})
+        params += [_param(name, "query", p.get("description", name), p) for name, p in props.items()]
+    if route.method != "GET":
+        params += [{"$ref": _REF + "/parameters/XChangeReason"}, {"$ref": _REF + "/parameters/IfMatch"}]
+    op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {"required": True, "content": _json_content(_model_schema(route.body, defs))}
+    responses: dict[str, Any] = {
+        str(status): {"description": model.__name__ if model else "no body",
+                      **({"content": _json_content(_model_schema(model, defs))} if model else {})}
+        for status, model in route.responses.items()
+    }
+    op["responses"] = {**responses, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)}
+    return op
+
+
 def build_openapi(*, auth: bool = True, server_url: str | None = None) -> dict[str, Any]:
     """The whole document; every route of ``api.routes.ROUTES`` is described."""
     from .routes import ROUTES  # routes import the handlers; keep this module light
 
     paths: dict[str, dict[str, Any]] = {}
+    defs: dict[str, Any] = {}
     for route in ROUTES:
-        op = dict(OPERATIONS[route.name])
+        op = dict(OPERATIONS[route.name]) if route.name in OPERATIONS else _from_contract(route, defs)
         op["operationId"] = route.name.replace(".", "_")
         roles = _ROLES[route.action]
         if route.action is Action.PUBLIC:
@@ -538,7 +571,7 @@ def build_openapi(*, auth: bool = True, server_url: str | None = None) -> dict[s
                     "diff, snapshot, watch), service:<name> (read and watch its own config)",
                 }
             },
-            "schemas": _SCHEMAS,
+            "schemas": {**defs, **_SCHEMAS},
             "parameters": _PARAMETERS,
             "responses": _responses(),
         },

@@ -31,11 +31,13 @@ __all__ = [
 
 _VERSION_COLUMNS = (
     "service, version, kind, change, config, actor, reason, occurred_at, stored_at, stream_seq, "
-    "event_id::text AS event_id, prev_hash, hash"
+    "event_id::text AS event_id, prev_hash, hash, changeset_id::text AS changeset_id"
 )
 _CURRENT_COLUMNS = (
     "service, version, kind, NULL::jsonb AS change, config, actor, reason, updated_at AS occurred_at, "
-    "stored_at, stream_seq, NULL::text AS event_id, NULL::text AS prev_hash, hash"
+    "stored_at, stream_seq, NULL::text AS event_id, NULL::text AS prev_hash, hash, "
+    "(SELECT v.changeset_id::text FROM config_versions v WHERE v.stream_seq = config_current.stream_seq) "
+    "AS changeset_id"
 )
 
 
@@ -59,6 +61,7 @@ class Version:
     event_id: str | None
     prev_hash: str | None
     hash: str
+    changeset_id: str | None = None  # the atomic change set this version belongs to
 
     @property
     def deleted(self) -> bool:
@@ -80,6 +83,7 @@ class Version:
             event_id=r["event_id"],
             prev_hash=r["prev_hash"],
             hash=r["hash"],
+            changeset_id=r.get("changeset_id"),
         )
 
 
@@ -206,6 +210,29 @@ class Repository:
                 limit,
             )
         return [Version.from_record(r) for r in rows]
+
+    async def changeset(self, changeset_id: str) -> list[Version]:
+        """The members of one change set, in stream order."""
+        async with self._conn("change set") as conn:
+            rows = await conn.fetch(
+                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE changeset_id = $1::uuid "
+                "ORDER BY stream_seq",
+                changeset_id,
+            )
+        return [Version.from_record(r) for r in rows]
+
+    async def blame_rows(self, service: str, after: int, until: datetime | None) -> list[asyncpg.Record]:
+        """What blame folds, after a version, oldest first, up to an instant (store time) when
+        given: a patched version's merge patch (small) instead of its whole document."""
+        async with self._conn("blame") as conn:
+            return list(await conn.fetch(
+                "SELECT version, kind, CASE WHEN kind = 'patched' THEN NULL ELSE config END AS config, "
+                "CASE WHEN kind = 'patched' THEN change END AS patch, "
+                "actor, reason, occurred_at, stored_at, changeset_id::text AS cs "
+                "FROM config_versions WHERE service = $1 AND version > $2 "
+                "AND ($3::timestamptz IS NULL OR stored_at <= $3) ORDER BY version",
+                service, after, until,
+            ))
 
     async def by_event_id(self, event_id: str) -> Version | None:
         async with self._conn("event lookup") as conn:

@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
+from . import blame_handlers as blame
+from . import changeset_handlers as cs
 from . import config_handlers as cfg
 from . import ops_handlers as ops
+from . import safety_models as sm
+from . import schema_handlers as sch
 from .auth import Action
 from .console_files import console_asset, console_index
 from .sse import watch
@@ -59,6 +63,30 @@ ROUTES: list[Route] = [
           summary="The web console", responses={200: None}),
     Route("GET", "/console/{file}", console_asset, "console.asset", Action.PUBLIC,
           summary="A file of the web console", responses={200: None}),
+    # safe changes: schemas, change sets, blame (dry_run plans on every write)
+    Route("GET", "/api/v1/config/{service}/blame", blame.blame_config, "config.blame", Action.AUDIT,
+          summary="For every leaf of the document: the version, instant, actor, reason and change set "
+          "that last set it", query=sm.AtQuery, responses={200: sm.BlameView}),
+    Route("GET", "/api/v1/schema/{service}", sch.get_schema, "schema.get", Action.READ,
+          summary="The service's JSON Schema in force, or as of ?at= / ?version=",
+          query=sm.AtVersionQuery, responses={200: sm.SchemaView}),
+    Route("PUT", "/api/v1/schema/{service}", sch.put_schema, "schema.put", Action.WRITE,
+          summary="Set the service's JSON Schema (draft 2020-12); 422 if invalid or if the current "
+          "config fails it", body=sm.JsonSchemaBody, query=sm.DryRunQuery,
+          responses={200: sm.SchemaWriteResult}),
+    Route("DELETE", "/api/v1/schema/{service}", sch.delete_schema, "schema.delete", Action.WRITE,
+          summary="Remove the service's JSON Schema (its history stays)", query=sm.DryRunQuery,
+          responses={200: sm.SchemaWriteResult}),
+    Route("POST", "/api/v1/changesets", cs.post_changeset, "changeset.post", Action.WRITE,
+          summary="Change several services atomically: every change stored, or none",
+          body=sm.ChangeSetIn, query=sm.DryRunQuery,
+          responses={200: sm.ChangeSetOut, 202: sm.ChangeSetOut}),
+    Route("GET", "/api/v1/changesets/{changeset_id}", cs.get_changeset, "changeset.get", Action.AUDIT,
+          summary="The events of one change set", responses={200: sm.ChangeSetView}),
+    Route("POST", "/api/v1/changesets/{changeset_id}/rollback", cs.rollback_changeset, "changeset.rollback",
+          Action.WRITE, summary="Undo a change set as one new atomic change set",
+          body=sm.ChangeSetRollbackIn, query=sm.DryRunQuery,
+          responses={200: sm.ChangeSetOut, 202: sm.ChangeSetOut}),
 ]
 
 

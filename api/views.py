@@ -52,6 +52,7 @@ def version_from_entry(entry: Entry) -> Version:
         event_id=e.event_id,
         prev_hash=e.prev_hash,
         hash=e.hash,
+        changeset_id=e.changeset_id,
     )
 
 
@@ -86,6 +87,7 @@ def version_view(v: Version, *, with_config: bool = True) -> dict[str, Any]:
         "event_id": v.event_id,
         "prev_hash": v.prev_hash,
         "hash": v.hash,
+        "changeset_id": v.changeset_id,
     }
     if with_config:
         out["config"] = v.config
@@ -105,5 +107,6 @@ def change_event_view(v: Version, diff: dict[str, Any] | None) -> dict[str, Any]
         "stored_at": format_time(v.stored_at),
         "stream_seq": v.stream_seq,
         "hash": v.hash,
+        "changeset_id": v.changeset_id,
         "diff": diff,
     }

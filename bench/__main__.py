@@ -7,7 +7,7 @@ import importlib
 import sys
 import time
 
-ALL = ["ledger", "projector", "client", "api", "console"]
+ALL = ["ledger", "projector", "client", "api", "console", "safe"]
 
 
 def main(argv: list[str]) -> int:

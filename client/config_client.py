@@ -54,6 +54,7 @@ from .binding import Bound
 from .http_source import HttpSource
 from .lkg import LastKnownGood, LkgWriter
 from .notify import Callback, Notifier
+from .schema_guard import SchemaGuard
 from .settings import ClientSettings
 from .snapshot import Snapshot, Source
 from .stream_source import StreamWatcher, nats_reachable, read_current
@@ -250,6 +251,16 @@ class ConfigClient:
         bound._set(value, state.version)
         self._bindings.append(bound)
         return bound
+
+    def require_schema(self, schema: dict[str, Any]) -> None:
+        """Opt-in: accept only documents that satisfy ``schema`` (e.g. the one in force,
+        ``(await ledger.schema_in_force(service)).config``); see ``client.schema_guard``."""
+        guard = SchemaGuard(schema, self.service_name)
+        if self.safe_defaults is not None:
+            guard.validate(self.safe_defaults, None)
+        if self._state.config is not None and self._state.source is not Source.DEFAULTS:
+            guard.validate(self._state.config, self._state.version)
+        self._bindings.append(guard)  # type: ignore[arg-type]
 
     # --- lifecycle -----------------------------------------------------------------------------
 

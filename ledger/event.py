@@ -86,16 +86,21 @@ class Event(BaseModel):
     occurred_at: datetime
     prev_hash: str
     hash: str
+    # A member of an atomic change set (several services, all or nothing). Optional: absent from
+    # the stored JSON (and the hash) of an event outside a set, so older events verify unchanged.
+    changeset_id: str | None = None
+    changeset_size: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("service")
     @classmethod
     def _service_name(cls, value: str) -> str:
         return validate_service_name(value)
 
-    @field_validator("event_id")
+    @field_validator("event_id", "changeset_id")
     @classmethod
-    def _event_id(cls, value: str) -> str:
-        uuid.UUID(value)
+    def _event_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            uuid.UUID(value)
         return value
 
     @field_validator("occurred_at")
@@ -118,7 +123,10 @@ class Event(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-native dict that is hashed and stored."""
-        return self.model_dump(mode="json", by_alias=True)
+        data = self.model_dump(mode="json", by_alias=True)
+        if data["changeset_id"] is None:
+            del data["changeset_id"], data["changeset_size"]
+        return data
 
     def to_bytes(self) -> bytes:
         return dumps(self.to_dict())
@@ -138,6 +146,8 @@ class Event(BaseModel):
             raise InvalidConfig("event.shape", "config must be null exactly for a deletion")
         if (event.version == 1) != (event.prev_hash == ""):
             raise InvalidConfig("event.shape", "prev_hash must be empty exactly for version 1")
+        if (event.changeset_id is None) != (event.changeset_size is None):
+            raise InvalidConfig("event.shape", "changeset_id and changeset_size go together")
         return event
 
     @classmethod
@@ -284,6 +294,7 @@ def new_event(
     event_id: str,
     target: Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    changeset: tuple[str, int] | None = None,
 ) -> Event:
     """Decide the next event of ``service`` after ``previous`` (pure)."""
     validate_service_name(service)
@@ -311,6 +322,8 @@ def new_event(
         "occurred_at": format_time(occurred_at),
         "prev_hash": previous.hash if previous else "",
     }
+    if changeset is not None:
+        fields["changeset_id"], fields["changeset_size"] = changeset
     fields["hash"] = event_hash(fields)
     # Every field was built and checked above: skip re-validation on this hot path.
     return Event.model_construct(

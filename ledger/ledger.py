@@ -31,6 +31,7 @@ from .errors import (
 )
 from .event import Change, Event, Rollback, idempotency_event_id, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
+from .schema import validate as validate_schema
 from .settings import LedgerSettings
 from .validate import validate_service_name
 
@@ -193,6 +194,23 @@ class Ledger:
         )
         return [Entry.from_stored(m) for m in msgs]
 
+    async def schema_in_force(self, service: str) -> Event | None:
+        """The event of the service's JSON Schema now in force (None: none, or removed).
+
+        Read fresh on every write: a cached schema could let a write through that the schema
+        set a moment ago refuses.
+        """
+        if self.settings.is_schema_ledger:
+            return None
+        msg = await nats_io.direct_last(
+            self.nc, self.settings.stream, f"{self.settings.schema_prefix}.{validate_service_name(service)}",
+            timeout=self.settings.request_timeout,
+        )
+        if msg is None:
+            return None
+        event = Event.from_bytes(msg.data)
+        return event if event.config is not None else None
+
     # --- writes ------------------------------------------------------------------------------
 
     async def append(
@@ -224,6 +242,7 @@ class Ledger:
         else:
             event_id = str(uuid.uuid4())
         clock = now or (lambda: datetime.now(UTC))
+        schema = await self.schema_in_force(service)
         cached: tuple[int, Event | None] | None = self._last.get(service)
         fresh = cached is None
         for attempt in range(self.max_attempts):
@@ -252,6 +271,8 @@ class Ledger:
                 target=target,
                 limits=self.settings.limits,
             )
+            if schema is not None and event.config is not None:
+                validate_schema(service, schema.version, schema.config or {}, event.config)
             result = await self._publish(subject, event, last_seq)
             if result is not None:
                 self._last[service] = (result.seq, result.event)

@@ -26,6 +26,7 @@ class LedgerSettings(BaseModel):
     nats_url: str = "nats://127.0.0.1:4222"
     stream: str = "CONFIG_LEDGER"
     subject_prefix: str = "config.events"
+    schema_subject_prefix: str = ""  # "" = the sibling of subject_prefix: config.events -> config.schemas
     max_document_bytes: int = 256 * 1024
     max_depth: int = 32
     secrets_policy: bool = True
@@ -36,6 +37,7 @@ class LedgerSettings(BaseModel):
         "nats_url": "NATS_URL",
         "stream": "LEDGER_STREAM",
         "subject_prefix": "LEDGER_SUBJECT_PREFIX",
+        "schema_subject_prefix": "LEDGER_SCHEMA_SUBJECT_PREFIX",
         "max_document_bytes": "LEDGER_MAX_DOCUMENT_BYTES",
         "max_depth": "LEDGER_MAX_DEPTH",
         "secrets_policy": "LEDGER_SECRETS_POLICY",
@@ -67,3 +69,25 @@ class LedgerSettings(BaseModel):
 
     def service_of(self, subject: str) -> str:
         return subject[len(self.subject_prefix) + 1 :]
+
+    @property
+    def schema_prefix(self) -> str:
+        """Subjects of schema events, ``config.schemas.<service>``: a sibling of the config
+        events' prefix (never under it, where it would collide with a service's subject)."""
+        if self.schema_subject_prefix:
+            return self.schema_subject_prefix
+        head, _, last = self.subject_prefix.rpartition(".")
+        return f"{head}.schemas" if head and last == "events" else f"{self.subject_prefix}_schemas"
+
+    @property
+    def schema_subject_wildcard(self) -> str:
+        return f"{self.schema_prefix}.>"
+
+    def for_schemas(self) -> LedgerSettings:
+        """The same settings with the schema events' prefix: a ``Ledger`` of schemas."""
+        prefix = self.schema_prefix
+        return self.model_copy(update={"subject_prefix": prefix, "schema_subject_prefix": prefix})
+
+    @property
+    def is_schema_ledger(self) -> bool:
+        return self.schema_prefix == self.subject_prefix

@@ -18,7 +18,7 @@ from typing import IO, Any, NoReturn
 
 from ledger.errors import LedgerError
 
-from . import cli_admin, cli_audit, cli_servers
+from . import cli_admin, cli_audit, cli_safe, cli_servers
 from .cli_context import DEFAULT_API_URL, DEFAULT_NATS_URL, CliContext
 from .cli_exit import EPILOG, ExitCode, exit_code_for
 from .cli_render import Output
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     write_opts.add_argument("--if-version", type=int, metavar="N",
                             help="only if the service is at version N (409 -> exit 4 otherwise)")
     write_opts.add_argument("--idempotency-key", metavar="KEY", help="retry-safe key for this write")
+    write_opts.add_argument("--plan", action="store_true",
+                            help="dry run: show the version, diff, schema and policy results; append nothing")
 
     def command(name: str, handler: Handler, help_text: str, *parents: argparse.ArgumentParser,
                 into: Any = sub) -> argparse.ArgumentParser:
@@ -172,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--at", required=True, metavar="T", help="RFC 3339 instant, or now")
 
     command("services", cli_admin.cmd_services, "every service with its current version", api_opts)
+
+    apply_p = command("apply", cli_safe.cmd_apply,
+                      "apply a YAML/JSON file of changes to several services as one atomic change set",
+                      api_opts, write_opts)
+    apply_p.add_argument("file", metavar="FILE|-", help="{reason: ..., changes: [{service, op, ...}]}")
+
+    blame_p = command("blame", cli_safe.cmd_blame,
+                      "who set each key of a service's config: version, when, actor, reason", api_opts)
+    blame_p.add_argument("service")
+    blame_p.add_argument("--at", metavar="T", help="as of an RFC 3339 instant")
 
     # --- audit: straight from the stream ----------------------------------------------------
     replay = command("replay", cli_audit.cmd_replay,

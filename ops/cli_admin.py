@@ -26,6 +26,7 @@ from .cli_context import CliContext
 from .cli_exit import ExitCode
 from .cli_http import ApiResponse
 from .cli_render import compact_json, short_time
+from .cli_safe import show_plan
 
 __all__ = [
     "cmd_get", "cmd_set", "cmd_patch", "cmd_delete", "cmd_history", "cmd_diff", "cmd_rollback",
@@ -49,6 +50,8 @@ def _write_options(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, 
         headers["If-Match"] = f'"{args.if_version}"'
     if getattr(args, "idempotency_key", None):
         headers["Idempotency-Key"] = args.idempotency_key
+    if getattr(args, "plan", False):
+        params["dry_run"] = "true"
     return headers, params
 
 
@@ -64,6 +67,8 @@ def _version_of(body: Any) -> Any:
 
 
 def _show_write(ctx: CliContext, service: str, resp: ApiResponse, verb: str) -> int:
+    if isinstance(resp.body, Mapping) and resp.body.get("dry_run"):
+        return show_plan(ctx, resp)
     if ctx.out.json_mode:
         ctx.out.emit_json(resp.body)
         return ExitCode.OK

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from client.audit import AuditReader
 from ledger import LedgerSettings, nats_io
 from ledger.errors import ProjectionDiverged
 from ledger.event import format_time
 from ledger.fold import ChainState, check_next
 
-from client.audit import AuditReader
 from .cli_args import format_instant, parse_instant
 from .cli_context import CliContext
 from .cli_exit import ExitCode
@@ -85,10 +85,11 @@ async def cmd_replay(ctx: CliContext, args: argparse.Namespace) -> int:
         ctx.out.error(f"{args.service} had no events up to {format_instant(until)}")
         return ExitCode.NOT_FOUND
     rows = [(e.event.version, e.event.kind.value, short_time(format_time(e.stored_at)), e.event.actor,
-             e.event.reason, compact_json(e.event.change, 50)) for e in entries]
+             e.event.reason, compact_json(e.event.change, 50), (e.event.changeset_id or "")[:8])
+            for e in entries]
     ctx.out.table(f"{args.service}: {len(entries)} events up to {format_instant(until)} (chain verified)",
-                  ["version", "kind", "stored", "actor", "reason", "change"], rows,
-                  styles=["bold", "cyan", "dim", None, None, None], wrap=("actor", "reason", "change"))
+                  ["version", "kind", "stored", "actor", "reason", "change", "change set"], rows,
+                  styles=["bold", "cyan", "dim", None, None, None, "dim"], wrap=("actor", "reason", "change"))
     last = entries[-1].event
     ctx.out.print(f"\n[bold cyan]{args.service}[/] at {format_instant(until)}: version [bold]{last.version}[/]"
                   + (" [red](deleted)[/]" if state is None else ""))

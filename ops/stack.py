@@ -40,9 +40,9 @@ from rich.panel import Panel
 
 from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
-from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
 from ledger.settings import settings_error
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 
 from .cli_http import AdminApi
 from .cli_procs import StackLock, stop_leftovers

@@ -23,6 +23,7 @@ __all__ = [
     "version_row",
     "current_row",
     "current_rows",
+    "changeset_remaining",
 ]
 
 
@@ -42,6 +43,7 @@ class VersionRow(NamedTuple):
     event_id: str
     prev_hash: str
     hash: str
+    changeset_id: str | None = None  # members of one atomic change set share it
 
 
 class CurrentRow(NamedTuple):
@@ -83,7 +85,20 @@ def version_row(event: Event, seq: int, stored_at: datetime) -> VersionRow:
         event.event_id,
         event.prev_hash,
         event.hash,
+        event.changeset_id,
     )
+
+
+def changeset_remaining(rows: list[VersionRow], size: int | None) -> int:
+    """How many members of the last row's change set are not in ``rows`` yet (0: none open)."""
+    if not rows or size is None or rows[-1].changeset_id is None:
+        return 0
+    cs, have = rows[-1].changeset_id, 0
+    for row in reversed(rows):
+        if row.changeset_id != cs:
+            break
+        have += 1
+    return max(0, size - have)
 
 
 def current_row(event: Event, seq: int, stored_at: datetime) -> CurrentRow:

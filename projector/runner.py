@@ -46,7 +46,7 @@ from .errors import OPERATOR_HINT, DuplicateEvent, EventMismatch, StreamRegressi
 from .leader import LeaderLock
 from .migrate import migrate
 from .repository import Batch, ProjectionState, Repository
-from .rows import version_row
+from .rows import changeset_remaining, version_row
 from .settings import ProjectorSettings
 from .stream import StreamReader, message_at, stream_head
 from .verify import verify_message
@@ -303,14 +303,27 @@ class Projector:
             msgs = await reader.batch(s.batch_size, s.batch_delay)
             batch = Batch(prev)
             rows = batch.rows
-            for i, m in enumerate(msgs, start=1):
+            open_set = 0  # members of the last event's change set still to come
+            i = 0
+            while i < len(msgs):
+                m = msgs[i]
+                i += 1
                 try:
                     event, chain = verify_message(chains, prefix, m.subject, m.seq, m.data)
                 except ProjectionDiverged as exc:
                     batch.failure = exc
+                    if open_set:  # commit no part of a change set
+                        size = rows[-1].changeset_id
+                        while rows and rows[-1].changeset_id == size:
+                            rows.pop()
                     break
                 chains[event.service] = chain
                 rows.append(version_row(event, m.seq, m.stored_at))
+                open_set = changeset_remaining(rows, event.changeset_size)
+                if i == len(msgs) and open_set:
+                    # A change set is applied in one transaction: never cut a batch inside one
+                    # (its members sit on consecutive sequences, all stored at once).
+                    msgs.extend(await reader.batch(open_set, s.batch_delay))
                 if i % _YIELD_EVERY == 0:
                     # Verifying is CPU work: let the writer's round trips to PostgreSQL (and the
                     # reader's deliveries) proceed in between, or they would wait a whole batch.
@@ -350,7 +363,8 @@ class Projector:
                 head_seq, head_at = head.last_seq, head.last_at
                 if head.last_seq > self.applied_seq:
                     first = await message_at(res.nc, s.stream, s.subject_wildcard, self.applied_seq + 1, timeout=2.0)
-                    pending_since = first.stored_at if first is not None else head.last_at
+                    # None: only messages the projector does not read (schemas) are ahead.
+                    pending_since = first.stored_at if first is not None else None
             except Unavailable as exc:
                 log.debug("heartbeat: NATS did not answer: %s", exc)
             if head_seq is not None and head_seq < applied_before:

@@ -49,7 +49,7 @@ def stream_spec_for(settings: LedgerSettings) -> StreamsFile:
     """streams.yaml, renamed to the settings' stream and subjects."""
     shipped = load_streams_file(REPO_ROOT / "streams.yaml")
     spec = shipped.streams[0].model_copy(
-        update={"name": settings.stream, "subjects": [settings.subject_wildcard]}
+        update={"name": settings.stream, "subjects": [settings.subject_wildcard, settings.schema_subject_wildcard]}
     )
     return StreamsFile(streams=[spec])
 

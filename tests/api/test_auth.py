@@ -37,12 +37,20 @@ ENDPOINTS = {
     "openapi": ("GET", "/api/v1/openapi.json", None, {}),
     "verify": ("GET", "/api/v1/config/svc-a/verify", None, {}),
     "console": ("GET", "/", None, {}),
+    "schema_get": ("GET", "/api/v1/schema/svc-a", None, {}),
+    "schema_put": ("PUT", "/api/v1/schema/svc-a", {}, NEVER),
+    "schema_delete": ("DELETE", "/api/v1/schema/svc-a", None, NEVER),
+    "changeset_post": ("POST", "/api/v1/changesets",
+                       {"changes": [{"service": "svc-a", "op": "replace", "config": {}, "if_match": 2000000000}]}, {}),
+    "changeset_get": ("GET", "/api/v1/changesets/00000000-0000-4000-8000-000000000000", None, {}),
+    "blame": ("GET", "/api/v1/config/svc-a/blame", None, {}),
 }
 PUBLIC = {"healthz", "readyz", "metrics", "openapi", "console"}
 ALLOWED = {
     "admin": set(ENDPOINTS),
-    "auditor": {"get", "get_version", "history", "diff", "list", "snapshot", "watch", "verify"} | PUBLIC,
-    "svc-a": {"get", "get_version", "watch"} | PUBLIC,  # its own service
+    "auditor": {"get", "get_version", "history", "diff", "list", "snapshot", "watch", "verify",
+                "schema_get", "changeset_get", "blame"} | PUBLIC,
+    "svc-a": {"get", "get_version", "watch", "schema_get"} | PUBLIC,  # its own service
     "svc-b": set(PUBLIC),  # another service's token
     "none": set(PUBLIC),
     "bad": set(PUBLIC),

@@ -86,6 +86,9 @@ _ROUTES = [
     ("DELETE", "/api/v1/config/{s}"), ("POST", "/api/v1/config/{s}/rollback"),
     ("GET", "/api/v1/config/{s}/diff"), ("GET", "/api/v1/config/history/{s}"),
     ("GET", "/api/v1/config"), ("GET", "/api/v1/snapshot"), ("GET", "/api/v1/config/{s}/watch"),
+    ("GET", "/api/v1/schema/{s}"), ("PUT", "/api/v1/schema/{s}"), ("DELETE", "/api/v1/schema/{s}"),
+    ("POST", "/api/v1/changesets"), ("GET", "/api/v1/changesets/{s}"), ("POST", "/api/v1/changesets/{s}/rollback"),
+    ("GET", "/api/v1/config/{s}/blame"),
 ]
 _ADMIN = f"Bearer {TOKENS['admin']}"
 
@@ -96,12 +99,12 @@ def targeted(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes | None]:
     method, template = draw(st.sampled_from(_ROUTES))
     service = draw(st.one_of(st.sampled_from(["fuzz-a", "fuzz-b", "fuzz-c"]), _service))
     path = template.format(s=quote(service, safe=""))
-    query = draw(st.dictionaries(st.sampled_from(["version", "at", "min_seq", "limit", "cursor", "from", "to", "reason"]), _values, max_size=2))
+    query = draw(st.dictionaries(st.sampled_from(["version", "at", "min_seq", "limit", "cursor", "from", "to", "reason", "dry_run"]), _values, max_size=2))
     if query:
         path += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
     headers = dict(draw(_headers))
     headers.setdefault("Authorization", _ADMIN)
-    if method in ("POST", "PATCH"):
+    if method in ("POST", "PATCH", "PUT"):
         headers.setdefault("Content-Type", "application/json")
     return method, path, headers, draw(_bodies)
 

@@ -54,7 +54,7 @@ async def test_apply_twice_then_drift(nats_server, tmp_path: Path) -> None:
         ("allow_rollup_hdrs: false", "allow_rollup_hdrs: true", "allow_rollup_hdrs"),
         ("deny_delete: true", "deny_delete: false", "deny_delete"),
         ("deny_purge: true", "deny_purge: false", "deny_purge"),
-        ("allow_atomic: false", "allow_atomic: false\n    persist_mode: async", "persist_mode"),
+        ("allow_atomic: true", "allow_atomic: true\n    persist_mode: async", "persist_mode"),
         ("storage: file", "storage: disk", "storage"),
     ],
 )

@@ -84,7 +84,7 @@ def test_version_row_maps_every_column() -> None:
     row = version_row(e2, 12, stored)
     assert row._fields == VERSION_COLUMNS
     assert row == (12, "billing", 2, "patched", '{"p":1}', '{"n":0,"p":1}', "alice", "r", NOW, stored,
-                   e2.event_id, e1.hash, e2.hash)
+                   e2.event_id, e1.hash, e2.hash, None)  # no change set
     deleted = new_event(e2, "billing", Delete(), actor="bob", reason="gone", occurred_at=NOW,
                         event_id=str(uuid.uuid4()))
     row = version_row(deleted, 13, stored)
