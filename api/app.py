@@ -69,7 +69,7 @@ async def _nats_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger = Ledger(nc, settings.ledger)
     log.info("connected to NATS %s (stream %s)", settings.ledger.nats_url, settings.ledger.stream)
-    follower = StreamFollower(ledger, on_applied=app[METRICS].stream_seq.set)
+    follower = StreamFollower(ledger, history=settings.follow_history, on_applied=app[METRICS].stream_seq.set)
     followers.append(follower)
     await follower.start(wait=settings.ledger.request_timeout)
     if not follower.caught_up:

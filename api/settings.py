@@ -22,6 +22,8 @@ Every variable, its default and meaning:
 ``API_POLL_INTERVAL_MS``    1000        safety-net refresh of the cache when no NOTIFY arrives
 ``API_SSE_HEARTBEAT_S``     15          SSE keep-alive comment interval
 ``API_PG_POOL_MAX``         10          PostgreSQL pool size
+``API_FOLLOW_HISTORY``      64          versions per service the stream follower keeps in memory
+                                        for SSE catch-up (older ones are read from the stream)
 ``API_WORKERS``             1           API processes sharing the port (SO_REUSEPORT), each with
                                         its own stream follower
 ``API_REUSE_PORT``          off         bind with SO_REUSEPORT (set for each worker by the parent)
@@ -74,6 +76,7 @@ class ApiSettings(BaseModel):
     poll_interval_ms: int = Field(1000, ge=10, le=600_000)
     sse_heartbeat_s: float = Field(15.0, gt=0, le=3600)
     pg_pool_max: int = Field(10, ge=1, le=200)
+    follow_history: int = Field(64, ge=1, le=100_000)
     workers: int = Field(1, ge=1, le=64)
     reuse_port: bool = False
     ledger: LedgerSettings = LedgerSettings()
@@ -93,6 +96,7 @@ class ApiSettings(BaseModel):
         "poll_interval_ms": "API_POLL_INTERVAL_MS",
         "sse_heartbeat_s": "API_SSE_HEARTBEAT_S",
         "pg_pool_max": "API_PG_POOL_MAX",
+        "follow_history": "API_FOLLOW_HISTORY",
         "workers": "API_WORKERS",
         "reuse_port": "API_REUSE_PORT",
     }
