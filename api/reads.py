@@ -150,7 +150,7 @@ class ConfigReader:
         """Wait (bounded) until the projection reflects this process's newest write for
         ``service`` (every service: None); past the bound, answer from what is projected."""
         need = self.acked_max if service is None else self.acked(service)
-        if need and self.feed.seq < need:
+        if need and self.feed.live and self.feed.seq < need:
             await self.feed.wait_for(need, self.wait)
 
     async def version(self, service: str, version: int) -> Version | None:

@@ -14,14 +14,13 @@ machine hits both alike; the figure is the median over rounds:
    measured from sending the write (``p50``/``p99``) and from its answer (``after_answer``);
 4. GET current, 50 connections: etcd range read vs ``GET /api/v1/config/{service}``.
 
-The load comes from one aiohttp client process per measurement (``--load``), the same code for
-both systems. Results: ``bench/results/etcd.json``.
+The load comes from one aiohttp client process per measurement (``bench/etcd_load.py``), the same
+code for both systems. Results: ``bench/results/etcd.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -43,17 +42,13 @@ from ledger.streams import apply_streams, load_streams_file
 from ops.embedded import REPO_ROOT, free_port
 from projector import migrate
 
-from .bench_api import ADMIN_TOKEN, spawn, wait_http
-from .common import percentile, private_nats, private_pg, write_results
+from .bench_api import spawn, wait_http
+from .common import private_nats, private_pg, write_results
+from .etcd_load import ADMIN_TOKEN, WATCH_PACE_S, WATCH_WRITES, WRITERS
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 WORKERS = int(os.environ.get("BENCH_API_WORKERS", "1"))
-WRITERS = 50
-WATCH_WRITES = 150
-WATCH_PACE_S = 0.01
-DOC = {"operational": {"batch_size": 200, "gap_check_interval_hours": 1, "max_retries": 3},
-       "features": {"enable_verification": True, "enable_auto_backfill": True}}
 
 HOW_TO_GET_ETCD = (
     "etcd not found: install it (Debian/Ubuntu: apt-get install -y etcd-server) or set ETCD_BIN "
@@ -66,138 +61,9 @@ def etcd_binary() -> str | None:
     return found if found and os.access(found, os.X_OK) else None
 
 
-# --- the two systems, as one client sees them ---------------------------------------------------
-
-
-def _b64(text: str | bytes) -> str:
-    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
-
-
-class Target:
-    """How the load client talks to one system."""
-
-    def __init__(self, system: str, url: str) -> None:
-        self.system, self.url = system, url
-        self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if system == "ledger" else {}
-
-    def key(self, name: str) -> str:
-        return f"bench-{name}"
-
-    async def put(self, session: aiohttp.ClientSession, name: str, n: int) -> None:
-        doc = {**DOC, "n": n}
-        if self.system == "etcd":
-            body = {"key": _b64(f"/config/{self.key(name)}"), "value": _b64(orjson.dumps(doc))}
-            async with session.post(f"{self.url}/v3/kv/put", data=orjson.dumps(body)) as r:
-                await r.read()
-        else:
-            async with session.post(
-                f"{self.url}/api/v1/config/{self.key(name)}", data=orjson.dumps(doc),
-                headers={"Content-Type": "application/json"},
-            ) as r:
-                await r.read()
-        if r.status != 200:
-            raise RuntimeError(f"{self.system} write answered {r.status}")
-
-    async def get(self, session: aiohttp.ClientSession, name: str) -> None:
-        if self.system == "etcd":
-            body = {"key": _b64(f"/config/{self.key(name)}")}
-            async with session.post(f"{self.url}/v3/kv/range", data=orjson.dumps(body)) as r:
-                await r.read()
-        else:
-            async with session.get(f"{self.url}/api/v1/config/{self.key(name)}") as r:
-                await r.read()
-        if r.status != 200:
-            raise RuntimeError(f"{self.system} read answered {r.status}")
-
-    async def watch(self, session: aiohttp.ClientSession, name: str, arrived: dict[int, float],
-                    got: asyncio.Event, ready: asyncio.Event) -> None:
-        """Record when each write ``n`` reaches a watcher."""
-        if self.system == "etcd":
-            req = {"create_request": {"key": _b64(f"/config/{self.key(name)}")}}
-            async with session.post(f"{self.url}/v3/watch", data=orjson.dumps(req)) as resp:
-                async for line in resp.content:
-                    now = time.perf_counter()
-                    result = orjson.loads(line).get("result", {})
-                    if result.get("created"):
-                        ready.set()
-                    for ev in result.get("events", ()):
-                        arrived[orjson.loads(base64.b64decode(ev["kv"]["value"]))["n"]] = now
-                        got.set()
-        else:
-            async with session.get(f"{self.url}/api/v1/config/{self.key(name)}/watch") as resp:
-                async for line in resp.content:
-                    if line.startswith(b"retry:"):
-                        ready.set()
-                    elif line.startswith(b"data: "):
-                        now = time.perf_counter()
-                        arrived[orjson.loads(line[6:])["config"]["n"]] = now
-                        got.set()
-
-
-# --- the load client (a process of its own) -----------------------------------------------------
-
-
-async def _run_load(system: str, url: str, op: str, seconds: float) -> dict[str, Any]:
-    target = Target(system, url)
-    conns = 1 if op in ("seq", "watch") else WRITERS
-    connector = aiohttp.TCPConnector(limit=conns + 2)
-    async with aiohttp.ClientSession(connector=connector, headers=target.headers) as session:
-        if op == "watch":
-            return await _watch_latency(target, session)
-        await target.put(session, "get", 0)  # the key read by "get" (and a warm connection)
-        done = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker(i: int) -> None:
-            nonlocal done
-            n = 0
-            while time.perf_counter() < deadline:
-                n += 1
-                if op == "get":
-                    await target.get(session, "get")
-                else:
-                    await target.put(session, f"w{i}", n)
-                done += 1
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(conns)))
-        return {"per_s": round(done / (time.perf_counter() - t0), 1), "requests": done}
-
-
-async def _watch_latency(target: Target, session: aiohttp.ClientSession) -> dict[str, Any]:
-    arrived: dict[int, float] = {}
-    got, ready = asyncio.Event(), asyncio.Event()
-    await target.put(session, "watch", 0)
-    watcher = asyncio.create_task(target.watch(session, "watch", arrived, got, ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
-        from_send, from_answer = [], []
-        for n in range(1, WATCH_WRITES + 1):
-            t0 = time.perf_counter()
-            await target.put(session, "watch", n)
-            t1 = time.perf_counter()
-            while n not in arrived:
-                await asyncio.wait_for(got.wait(), 10)
-                got.clear()
-            from_send.append(arrived[n] - t0)
-            from_answer.append(max(0.0, arrived[n] - t1))
-            await asyncio.sleep(WATCH_PACE_S)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
-            await watcher
-    return {
-        "p50_ms": round(percentile(from_send, 50) * 1000, 3),
-        "p99_ms": round(percentile(from_send, 99) * 1000, 3),
-        "after_answer_p50_ms": round(percentile(from_answer, 50) * 1000, 3),
-        "after_answer_p99_ms": round(percentile(from_answer, 99) * 1000, 3),
-        "writes": len(from_send),
-    }
-
-
 async def load(system: str, url: str, op: str, seconds: float) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bench_etcd", "--load", system, url, op, str(seconds),
+        sys.executable, "-m", "bench.etcd_load", system, url, op, str(seconds),
         stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT,
     )
     out, _ = await proc.communicate()
@@ -336,8 +202,4 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 5 and sys.argv[1] == "--load":
-        res = asyncio.run(_run_load(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])))
-        print(orjson.dumps(res).decode())
-    else:
-        asyncio.run(main())
+    asyncio.run(main())
