@@ -2,15 +2,22 @@
 
 Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration error,
 3 when NATS is unreachable at startup.
+
+``API_WORKERS=N`` (N > 1) runs N such processes on one port (SO_REUSEPORT: the kernel spreads
+connections over them); each follows the stream itself, so read-your-writes holds on each, and a
+reader presenting a version it has seen (ETag, ``min_version``) is served it by any of them. This
+process then only supervises: it forwards SIGTERM/SIGINT and exits with the first failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -36,7 +43,10 @@ async def serve(settings: ApiSettings, *, ready: asyncio.Event | None = None) ->
     gc.collect()
     gc.freeze()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
+        site = web.TCPSite(
+            runner, settings.host, settings.port, reuse_address=True, reuse_port=settings.reuse_port or None,
+            backlog=1024,
+        )
         await site.start()
         log.info("Config Ledger API listening on http://%s:%d", settings.host, settings.port)
         stop = asyncio.Event()
@@ -56,8 +66,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    env = dict(environ if environ is not None else os.environ)
     try:
-        settings = ApiSettings.from_env(environ if environ is not None else os.environ)
+        settings = ApiSettings.from_env(env)
+        if settings.workers > 1:
+            return supervise(settings.workers, env)
         asyncio.run(serve(settings))
     except Unavailable as exc:
         log.error("cannot start: %s", exc)
@@ -68,6 +81,33 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def supervise(workers: int, env: dict[str, str]) -> int:
+    """Run ``workers`` API processes on one port; forward signals; the first failure ends all."""
+    child_env = {**env, "API_WORKERS": "1", "API_REUSE_PORT": "on"}
+    procs = [subprocess.Popen([sys.executable, "-m", "api"], env=child_env) for _ in range(workers)]
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    log.info("supervising %d API workers on one port", workers)
+    code = EXIT_OK
+    while any(proc.poll() is None for proc in procs):
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                rc = proc.wait(0.2)
+                if rc != 0 and not stopping:
+                    code = rc
+                    forward(signal.SIGTERM, None)
+    return code
 
 
 if __name__ == "__main__":

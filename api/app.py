@@ -3,9 +3,10 @@
 Resources live in ``cleanup_ctx`` (opened at startup, closed at shutdown, in reverse order):
 
 1. NATS connection + ``Ledger`` (required at startup: writes and the stream fallback need it;
-   after that, nats-py reconnects forever and writes answer 503 while it is down);
-2. PostgreSQL pool (lazy: the API starts while PostgreSQL is down; reads answer 503) and the
-   ``ProjectionFeed`` (LISTEN/NOTIFY + cache), then the reader and the writer.
+   after that, nats-py reconnects forever and writes answer 503 while it is down) and the
+   ``StreamFollower`` (the API's own ordered consumer: current documents, SSE);
+2. PostgreSQL pool (lazy: the API starts while PostgreSQL is down; queries answer 503) and the
+   ``ProjectionFeed`` (the projector's checkpoint by LISTEN/NOTIFY), then the reader and the writer.
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ from ledger import Ledger, nats_io
 
 from .auth import TokenStore, load_tokens
 from .blame_handlers import BLAME_CACHE, BlameCache
-from .cache import ConfigCache
-from .keys import ACTIONS, FEED, LEDGER, METRICS, OPENAPI, READER, REPO, SETTINGS, TOKENS, WRITER
+from .follower import StreamFollower
+from .keys import (
+    ACTIONS,
+    FEED,
+    FOLLOWER,
+    LEDGER,
+    METRICS,
+    OPENAPI,
+    READER,
+    REPO,
+    SETTINGS,
+    TOKENS,
+    WRITER,
+)
 from .metrics import Metrics
 from .middleware import api_middleware
 from .openapi import build_openapi
@@ -48,12 +61,23 @@ AUTH_OFF_BANNER = (
 
 async def _nats_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    followers: list[StreamFollower] = []
     nc = await nats_io.connect(
-        settings.ledger.nats_url, name="config-ledger-api", connect_timeout=settings.ledger.connect_timeout
+        settings.ledger.nats_url,
+        name="config-ledger-api",
+        connect_timeout=settings.ledger.connect_timeout,
+        on_reconnect=lambda: [f.reconnected() for f in followers],
     )
-    app[LEDGER] = Ledger(nc, settings.ledger)
+    app[LEDGER] = ledger = Ledger(nc, settings.ledger)
     log.info("connected to NATS %s (stream %s)", settings.ledger.nats_url, settings.ledger.stream)
+    follower = StreamFollower(ledger, history=settings.follow_history, on_applied=app[METRICS].stream_seq.set)
+    followers.append(follower)
+    await follower.start(wait=settings.ledger.request_timeout)
+    if not follower.caught_up:
+        log.warning("not caught up with the stream yet (%s); reads ask the stream directly", follower.last_error)
+    app[FOLLOWER] = follower
     yield
+    await follower.close()
     try:
         await asyncio.wait_for(nc.drain(), 5)
     except Exception:  # noqa: BLE001 - the server may be gone; closing must not raise
@@ -68,7 +92,6 @@ async def _postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     repo = Repository(pool, timeout=timeout)
     feed = ProjectionFeed(
         settings.database_url,
-        ConfigCache(),
         poll_interval=settings.poll_interval,
         timeout=timeout,
         on_refresh=metrics.projected_seq.set,
@@ -77,8 +100,8 @@ async def _postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     if not feed.live:
         log.warning("PostgreSQL projection not reachable yet (%s); reads answer 503 until it is", feed.last_error)
     app[REPO], app[FEED] = repo, feed
-    app[READER] = ConfigReader(feed, repo, app[LEDGER], metrics, wait=settings.write_wait)
-    app[WRITER] = ConfigWriter(app[LEDGER], feed, repo, metrics, wait=settings.write_wait)
+    app[READER] = reader = ConfigReader(app[FOLLOWER], feed, repo, app[LEDGER], metrics, wait=settings.write_wait)
+    app[WRITER] = ConfigWriter(app[LEDGER], reader, feed, repo, metrics)
     yield
     await feed.close()
     try:
@@ -89,9 +112,9 @@ async def _postgres_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _on_shutdown(app: web.Application) -> None:
     """Let open SSE streams end before the server waits for handlers to finish."""
-    feed = app.get(FEED)
-    if feed is not None:
-        feed.end_watches()
+    follower = app.get(FOLLOWER)
+    if follower is not None:
+        follower.end_watches()
 
 
 def create_app(settings: ApiSettings) -> web.Application:

@@ -17,16 +17,18 @@ from .body import JSON, MERGE_PATCH, read_body, read_json
 from .cache import CachedConfig
 from .diff import diff
 from .errors import BadRequest, Unprocessable
-from .keys import FEED, PRINCIPAL, READER, REPO, SETTINGS, WRITER
+from .keys import FEED, FOLLOWER, PRINCIPAL, READER, REPO, SETTINGS, WRITER
 from .params import (
     clean_text,
     decode_cursor,
     encode_cursor,
     if_none_match_hits,
+    if_none_match_version,
     parse_if_match,
     parse_instant,
     parse_limit,
     parse_min_seq,
+    parse_min_version,
     parse_version,
     parse_version_or_instant,
     service_param,
@@ -72,10 +74,11 @@ async def get_config(request: web.Request) -> web.Response:
     """Current config (cache), or ``?version=N`` / ``?at=<RFC 3339>`` (PostgreSQL)."""
     service = service_param(request.match_info["service"])
     headers = request.headers
+    if_none_match = headers.get("If-None-Match")
     if not request.query_string and "X-Min-Seq" not in headers:
         hit, entry = request.app[READER].cached(service)  # the hot path: a dict lookup, no await
-        if hit:
-            return _current_response(service, entry, headers.get("If-None-Match"), "cache")
+        if hit and (not if_none_match or if_none_match_version(if_none_match) <= _version_of(entry)):
+            return _current_response(service, entry, if_none_match, "cache")
     query = request.query
     version_q, at_q = query.get("version"), query.get("at")
     if version_q is not None and at_q is not None:
@@ -101,8 +104,14 @@ async def get_config(request: web.Request) -> web.Response:
         return _json(current_view(found), headers={"ETag": etag})
 
     min_seq = parse_min_seq(headers.get("X-Min-Seq"), query.get("min_seq"))
-    read = await request.app[READER].current(service, min_seq)
-    return _current_response(service, read.entry, headers.get("If-None-Match"), read.source)
+    # A version the reader has seen (its ETag, or ?min_version=): never answer an older one.
+    min_version = max(parse_min_version(query.get("min_version")), if_none_match_version(if_none_match))
+    read = await request.app[READER].current(service, min_seq, min_version)
+    return _current_response(service, read.entry, if_none_match, read.source)
+
+
+def _version_of(entry: CachedConfig | None) -> int:
+    return entry.version.version if entry is not None else 0
 
 
 def _current_response(
@@ -122,13 +131,15 @@ def _current_response(
 
 async def list_configs(request: web.Request) -> web.Response:
     """Every service with its current version (deleted ones flagged)."""
-    feed = request.app[FEED]
-    wait = request.app[SETTINGS].write_wait
-    if feed.live and (feed.seq >= feed.acked_max or await feed.wait_for(feed.acked_max, wait)):
-        checkpoint, rows = feed.seq, [c.version for c in feed.cache.entries()]
+    follower, reader = request.app[FOLLOWER], request.app[READER]
+    if follower.caught_up and (
+        follower.seq >= reader.acked_max or await follower.wait_for(reader.acked_max, request.app[SETTINGS].write_wait)
+    ):
+        rows = [c.version for c in follower.entries()]
     else:
-        checkpoint, rows = await request.app[REPO].current_all()
+        _, rows = await request.app[REPO].current_all()
         rows.sort(key=lambda v: v.service)
+    checkpoint = request.app[FEED].seq
     services = [
         {
             "service": v.service,
@@ -142,7 +153,7 @@ async def list_configs(request: web.Request) -> web.Response:
         }
         for v in rows
     ]
-    return _json({"services": services, "projected_seq": checkpoint})
+    return _json({"services": services, "projected_seq": checkpoint, "stream_seq": follower.seq})
 
 
 async def history(request: web.Request) -> web.Response:
@@ -151,6 +162,7 @@ async def history(request: web.Request) -> web.Response:
     limit = parse_limit(request.query.get("limit"), default=HISTORY_DEFAULT, maximum=HISTORY_MAX)
     cursor = request.query.get("cursor")
     before = decode_cursor(cursor) if cursor else None
+    await request.app[READER].projected(service)
     rows = await request.app[REPO].history(service, before=before, limit=limit + 1)
     if not rows and before is None:
         raise _not_found(service)
@@ -197,6 +209,7 @@ async def snapshot(request: web.Request) -> web.Response:
     """Every service's config as of one instant (default: now)."""
     at_q = request.query.get("at")
     instant = parse_instant(at_q) if at_q is not None else datetime.now(UTC)
+    await request.app[READER].projected()
     checkpoint, rows = await request.app[REPO].snapshot(instant)
     services = {
         v.service: {
@@ -254,11 +267,9 @@ def _write_response(result: WriteResult, message: str) -> web.Response:
         "X-Ledger-Seq": str(result.seq),
         "Server-Timing": result.server_timing(),
     }
-    if not result.projected:
-        headers["X-Projection-Lag"] = "pending"
     if result.duplicate:
         headers["Idempotent-Replayed"] = "true"
-    return _json(result.body(message), status=200 if result.projected else 202, headers=headers)
+    return _json(result.body(message), headers=headers)
 
 
 async def _write(request: web.Request, service: str, change: Any, reason: str) -> WriteResult:

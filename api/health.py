@@ -15,6 +15,7 @@ from typing import Any
 from ledger import Ledger, LedgerError, nats_io
 from projector.status import ProjectorStatus
 
+from .follower import StreamFollower
 from .projection_wait import ProjectionFeed
 from .repository import Repository
 from .settings import ApiSettings
@@ -45,7 +46,7 @@ async def _status(repo: Repository) -> ProjectorStatus:
 
 
 async def check_readiness(
-    settings: ApiSettings, ledger: Ledger, repo: Repository, feed: ProjectionFeed
+    settings: ApiSettings, ledger: Ledger, repo: Repository, feed: ProjectionFeed, follower: StreamFollower
 ) -> Readiness:
     r = Readiness()
     nats_ok = ledger.nc.is_connected
@@ -61,6 +62,7 @@ async def check_readiness(
         r.checks["postgres"] = {"reachable": False, "error": str(exc)}
         r.reasons.append(f"PostgreSQL is not reachable: {exc}")
 
+    r.checks["follower"] = {"caught_up": follower.caught_up, "stream_seq": follower.seq}
     r.checks["feed"] = {"live": feed.live, "projected_seq": feed.seq}
     if not feed.live:
         r.reasons.append(f"the projection feed (LISTEN/NOTIFY) is not connected: {feed.last_error}")

@@ -7,6 +7,7 @@ from aiohttp import web
 from ledger import Ledger
 
 from .auth import Action, Principal, TokenStore
+from .follower import StreamFollower
 from .metrics import Metrics
 from .projection_wait import ProjectionFeed
 from .reads import ConfigReader
@@ -23,6 +24,7 @@ __all__ = [
     "LEDGER",
     "REPO",
     "FEED",
+    "FOLLOWER",
     "READER",
     "WRITER",
     "PRINCIPAL",
@@ -36,6 +38,7 @@ OPENAPI = web.AppKey("openapi", bytes)
 LEDGER = web.AppKey("ledger", Ledger)
 REPO = web.AppKey("repository", Repository)
 FEED = web.AppKey("feed", ProjectionFeed)
+FOLLOWER = web.AppKey("follower", StreamFollower)
 READER = web.AppKey("reader", ConfigReader)
 WRITER = web.AppKey("writer", ConfigWriter)
 

@@ -36,17 +36,16 @@ class Metrics:
         self.conflicts = Counter(
             "config_api_conflicts", "Writes refused with 409 (If-Match did not hold)", registry=r
         )
-        self.projection_timeouts = Counter(
-            "config_api_projection_wait_timeouts",
-            "Writes answered 202 because the projection did not catch up in time", registry=r,
-        )
         self.stream_fallbacks = Counter(
             "config_api_stream_fallback_reads",
-            "Reads served from the stream because the projection was behind the reader's writes",
-            registry=r,
+            "Current reads served by a direct get because the API's stream follower was behind "
+            "what the reader must see", registry=r,
+        )
+        self.stream_seq = Gauge(
+            "config_api_stream_seq", "Stream sequence the API's own stream follower has applied", registry=r
         )
         self.projected_seq = Gauge(
-            "config_api_projected_seq", "Projector checkpoint the API's cache reflects", registry=r
+            "config_api_projected_seq", "Projector checkpoint (PostgreSQL) as the API last heard it", registry=r
         )
         self.lag_events = Gauge(
             "config_api_projection_lag_events", "Stream events not yet projected", registry=r
@@ -58,7 +57,7 @@ class Metrics:
             "config_api_projector_failed", "1 when the projector has fail-stopped", registry=r
         )
         self.cache_services = Gauge(
-            "config_api_cache_services", "Services in the current-config cache", registry=r
+            "config_api_cache_services", "Services whose current config the stream follower holds", registry=r
         )
         self.feed_live = Gauge(
             "config_api_projection_feed_live", "1 while the LISTEN/NOTIFY feed is connected", registry=r

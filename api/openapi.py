@@ -71,15 +71,11 @@ _WRITE_PARAMS = [
 ]
 
 _WRITE_RESPONSES = {
-    "200": _ok("Appended to the ledger and projected", "WriteResult", _WRITE_HEADERS),
-    "202": _ok(
-        "Appended to the ledger (acknowledged by JetStream) but not projected within "
-        "API_WRITE_WAIT_MS; reads by this client still see it",
+    "200": _ok(
+        "Stored by JetStream (CAS-checked, fsynced): durable. Reads through this API instance "
+        "see it at once; `projected` says whether PostgreSQL already did",
         "WriteResult",
-        {
-            **_WRITE_HEADERS,
-            "X-Projection-Lag": {"description": "pending", "schema": {"type": "string"}},
-        },
+        _WRITE_HEADERS,
     ),
 }
 
@@ -133,8 +129,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "config.get": {
         "summary": "Current config of a service, or as of a version or an instant",
-        "description": "Without `version`/`at` the answer reflects at least every write this API "
-        "instance acknowledged for the service, and `X-Min-Seq`/`min_seq` when given.",
+        "description": "Without `version`/`at` the answer comes from the API's own follower of "
+        "the stream and reflects at least every write this API instance acknowledged for the "
+        "service, `X-Min-Seq`/`min_seq`, and the newest version named by `min_version` or "
+        "`If-None-Match` (a version the reader has seen, on any instance).",
         "tags": ["config"],
         "parameters": [
             _ref("parameters", "service"),
@@ -142,6 +140,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             _ref("parameters", "at"),
             _ref("parameters", "minSeq"),
             _ref("parameters", "XMinSeq"),
+            _ref("parameters", "minVersion"),
             _ref("parameters", "IfNoneMatch"),
         ],
         "responses": {
@@ -312,7 +311,11 @@ _SCHEMAS: dict[str, Any] = {
             "kind": {"type": "string"},
             "event_id": {"type": "string", "format": "uuid"},
             "hash": {"type": "string"},
-            "projected": {"type": "boolean"},
+            "projected": {
+                "type": "boolean",
+                "description": "whether the projection (PostgreSQL) already reflected the write when "
+                "the answer left; the write is durable either way",
+            },
             "duplicate": {"type": "boolean", "description": "an idempotent retry: nothing appended"},
         },
     },
@@ -458,6 +461,9 @@ _PARAMETERS: dict[str, Any] = {
     "at": _param("at", "query", "As of this instant (RFC 3339, stream store time)", _TIME),
     "atSnapshot": _param("at", "query", "As of this instant (RFC 3339); default now", _TIME),
     "minSeq": _param("min_seq", "query", "Reflect at least this stream sequence", {"type": "integer", "minimum": 0}),
+    "minVersion": _param(
+        "min_version", "query", "A version the reader has seen: never answer an older one", _VERSION
+    ),
     "XMinSeq": _param("X-Min-Seq", "header", "Reflect at least this stream sequence", {"type": "string"}),
     "IfNoneMatch": _param("If-None-Match", "header", "ETag(s) the client holds → 304", {"type": "string"}),
     "IfMatch": _param(

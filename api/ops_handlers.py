@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .health import check_readiness
-from .keys import FEED, LEDGER, METRICS, OPENAPI, REPO, SETTINGS
+from .keys import FEED, FOLLOWER, LEDGER, METRICS, OPENAPI, REPO, SETTINGS
 from .metrics import CONTENT_TYPE
 from .views import dumps
 
@@ -19,7 +19,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], app[FEED])
+    r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], app[FEED], app[FOLLOWER])
     return web.Response(
         body=dumps(r.body()), status=200 if r.ready else 503, content_type="application/json"
     )
@@ -29,9 +29,11 @@ async def metrics(request: web.Request) -> web.Response:
     app = request.app
     m, feed = app[METRICS], app[FEED]
     m.projected_seq.set(feed.seq)
-    m.cache_services.set(len(feed.cache))
+    follower = app[FOLLOWER]
+    m.stream_seq.set(follower.seq)
+    m.cache_services.set(len(follower.entries()))
     m.feed_live.set(1 if feed.live else 0)
-    r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], feed)
+    r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], feed, follower)
     if r.lag_events is not None:
         m.lag_events.set(r.lag_events)
     if r.lag_seconds is not None:

@@ -116,6 +116,27 @@ def if_none_match_hits(header: str | None, etag: str) -> bool:
     return False
 
 
+def if_none_match_version(header: str | None) -> int:
+    """The newest version an ``If-None-Match`` names (0: none): the reader has seen it."""
+    if not header:
+        return 0
+    best = 0
+    for part in header.split(","):
+        match = _ETAG_ONE.match(part.strip())
+        if match:
+            number = int(match.group(1) or match.group(2))
+            if number <= MAX_VERSION:
+                best = max(best, number)
+    return best
+
+
+def parse_min_version(query: str | None) -> int:
+    """``?min_version=N``: a version the reader has seen; it never gets an older one."""
+    if query is None:
+        return 0
+    return _int(query, "query.min_version", "min_version", low=0, high=MAX_VERSION)
+
+
 def parse_min_seq(header: str | None, query: str | None) -> int:
     """``X-Min-Seq`` header or ``?min_seq=``: the stream sequence a read must reflect."""
     out = 0

@@ -13,7 +13,8 @@ Every variable, its default and meaning:
 ``API_AUTH``                on          ``off`` only for the embedded dev stack (actor ``dev``)
 ``API_TOKENS_FILE``         (none)      YAML/JSON list of ``{token|token_sha256, identity, role}``
 ``API_TOKENS``              (none)      the same content inline (YAML flow or JSON)
-``API_WRITE_WAIT_MS``       5000        how long a write waits for the projection (then 202)
+``API_WRITE_WAIT_MS``       5000        how long a query of the projection (history, versions,
+                                        diff, lists) waits for this process's own latest write
 ``API_REQUIRE_REASON``      off         ``on``: writes without a reason are refused (422)
 ``API_MAX_BODY``            262144      request body limit in bytes (413 above)
 ``API_READY_MAX_LAG``       1000        /readyz fails when the projector is more events behind
@@ -21,6 +22,11 @@ Every variable, its default and meaning:
 ``API_POLL_INTERVAL_MS``    1000        safety-net refresh of the cache when no NOTIFY arrives
 ``API_SSE_HEARTBEAT_S``     15          SSE keep-alive comment interval
 ``API_PG_POOL_MAX``         10          PostgreSQL pool size
+``API_FOLLOW_HISTORY``      64          versions per service the stream follower keeps in memory
+                                        for SSE catch-up (older ones are read from the stream)
+``API_WORKERS``             1           API processes sharing the port (SO_REUSEPORT), each with
+                                        its own stream follower
+``API_REUSE_PORT``          off         bind with SO_REUSEPORT (set for each worker by the parent)
 ==========================  ==========  ===========================================================
 """
 
@@ -70,6 +76,9 @@ class ApiSettings(BaseModel):
     poll_interval_ms: int = Field(1000, ge=10, le=600_000)
     sse_heartbeat_s: float = Field(15.0, gt=0, le=3600)
     pg_pool_max: int = Field(10, ge=1, le=200)
+    follow_history: int = Field(64, ge=1, le=100_000)
+    workers: int = Field(1, ge=1, le=64)
+    reuse_port: bool = False
     ledger: LedgerSettings = LedgerSettings()
 
     ENV: ClassVar[dict[str, str]] = {
@@ -87,9 +96,12 @@ class ApiSettings(BaseModel):
         "poll_interval_ms": "API_POLL_INTERVAL_MS",
         "sse_heartbeat_s": "API_SSE_HEARTBEAT_S",
         "pg_pool_max": "API_PG_POOL_MAX",
+        "follow_history": "API_FOLLOW_HISTORY",
+        "workers": "API_WORKERS",
+        "reuse_port": "API_REUSE_PORT",
     }
 
-    @field_validator("auth", "require_reason", mode="before")
+    @field_validator("auth", "require_reason", "reuse_port", mode="before")
     @classmethod
     def _flags(cls, value: Any) -> Any:
         return _flag(value)

@@ -1,9 +1,10 @@
 """``GET /api/v1/config/{service}/watch``: Server-Sent Events of one service's versions.
 
-Source: the projection. ``ProjectionFeed`` wakes the watcher when the service changes (NOTIFY);
-the watcher then sends every version after the last one it sent, in order, reading
-``config_versions`` when more than the newest one is missing — so there is never a gap, whatever
-was coalesced or missed while the feed reconnected.
+Source: the stream. The API's own follower (``api.follower``) wakes the watcher when the service
+changes; the watcher then sends every version after the last one it sent, in order — from the
+versions the follower keeps in memory, or, when the watcher is further behind than those, read
+from the stream itself (``Ledger.at_version_entry`` then ``history_entries``). So there is never
+a gap, whatever was coalesced, and PostgreSQL is not involved.
 
 - A new watcher gets the current state first (``event: config``), then one ``event: change`` per
   version. ``id:`` is the version.
@@ -17,58 +18,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from ledger import Ledger
 from ledger.errors import LedgerError
 
 from .diff import diff
-from .keys import FEED, METRICS, READER, REPO, SETTINGS
+from .follower import StreamFollower
+from .keys import FOLLOWER, LEDGER, METRICS, READER, SETTINGS
 from .params import parse_last_event_id, service_param
-from .projection_wait import ProjectionFeed
-from .repository import Repository, Version
-from .views import change_event_view, dumps
+from .repository import Version
+from .views import change_event_view, dumps, version_from_entry
 
 __all__ = ["watch", "format_event"]
 
 log = logging.getLogger("api.sse")
-
-_BATCH = 500
 
 
 def format_event(event: str, event_id: int, data: dict[str, Any]) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, event.encode(), dumps(data))
 
 
-async def _versions_after(repo: Repository, service: str, last: int) -> AsyncIterator[Version]:
-    """Every version after ``last``, oldest first, in batches."""
-    while True:
-        rows = await repo.versions_from(service, last + 1, limit=_BATCH)
-        for row in rows:
-            yield row
-            last = row.version
-        if len(rows) < _BATCH:
-            return
-
-
-async def _new_versions(feed: ProjectionFeed, repo: Repository, service: str, last: int) -> list[Version]:
-    cached = feed.cache.get(service) if feed.live else None
-    if cached is not None and cached.version.version <= last:
+async def _from_stream(ledger: Ledger, service: str, last: int) -> list[Version]:
+    """Every version after ``last`` that the stream holds now, oldest first."""
+    first = await ledger.at_version_entry(service, last + 1)
+    if first is None:
         return []
-    if cached is not None and cached.version.version == last + 1:
-        return [cached.version]  # the common case: no query
-    return [v async for v in _versions_after(repo, service, last)]
+    return [version_from_entry(e) async for e in ledger.history_entries(service, start_seq=first.seq)]
+
+
+async def _versions_after(follower: StreamFollower, ledger: Ledger, service: str, last: int) -> list[Version]:
+    kept = follower.versions_after(service, last)
+    if kept is not None:
+        return kept
+    return await _from_stream(ledger, service, last)
+
+
+async def _config_of(follower: StreamFollower, ledger: Ledger, service: str, version: int) -> Any:
+    """The document at ``version`` (the base of the first diff after a resume)."""
+    if version <= 0:
+        return None
+    kept = follower.version(service, version)
+    if kept is not None:
+        return kept.config
+    entry = await ledger.at_version_entry(service, version)
+    return entry.event.config if entry else None
 
 
 async def watch(request: web.Request) -> web.StreamResponse:
     service = service_param(request.match_info["service"])
     app = request.app
-    feed, repo, metrics = app[FEED], app[REPO], app[METRICS]
+    follower, ledger, metrics = app[FOLLOWER], app[LEDGER], app[METRICS]
     heartbeat = app[SETTINGS].sse_heartbeat_s
     resume = parse_last_event_id(request.headers.get("Last-Event-ID"), request.query.get("last_event_id"))
-    wake = feed.subscribe(service)  # before reading anything: no change can slip between
+    wake = follower.subscribe(service)  # before reading anything: no change can slip between
     metrics.sse_watchers.inc()
     try:
         # Everything that can fail with a JSON error happens before the stream starts.
@@ -80,10 +85,8 @@ async def watch(request: web.Request) -> web.StreamResponse:
                 first.append(("config", read.entry.version))
         else:
             last = resume
-            if resume > 0:
-                base = await repo.version(service, resume)
-                last_config = base.config if base else None
-            first += [("change", v) async for v in _versions_after(repo, service, last)]
+            last_config = await _config_of(follower, ledger, service, resume)
+            first += [("change", v) for v in await _versions_after(follower, ledger, service, last)]
 
         response = web.StreamResponse(
             headers={
@@ -104,19 +107,20 @@ async def watch(request: web.Request) -> web.StreamResponse:
         try:
             for kind, v in first:
                 await send(kind, v)
-            while not feed.closing:
-                try:
-                    await asyncio.wait_for(wake.wait(), heartbeat)
-                except TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
+            while not follower.closing:
+                if not wake.is_set():
+                    try:
+                        await asyncio.wait_for(wake.wait(), heartbeat)
+                    except TimeoutError:
+                        await response.write(b": keepalive\n\n")
+                        continue
                 wake.clear()
-                if feed.closing:
+                if follower.closing:
                     break
-                for v in await _new_versions(feed, repo, service, last):
+                for v in await _versions_after(follower, ledger, service, last):
                     await send("change", v)
         except LedgerError as exc:
-            # PostgreSQL went away mid-stream: end it; the client resumes with Last-Event-ID.
+            # NATS went away mid-catch-up: end it; the client resumes with Last-Event-ID.
             log.info("ending watch of %s after version %d: %s", service, last, exc)
         except ConnectionResetError:
             return response  # the client left
@@ -124,5 +128,5 @@ async def watch(request: web.Request) -> web.StreamResponse:
             await response.write_eof()
         return response
     finally:
-        feed.unsubscribe(service, wake)
+        follower.unsubscribe(service, wake)
         metrics.sse_watchers.dec()

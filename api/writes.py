@@ -1,10 +1,16 @@
-"""``ConfigWriter``: every write goes through the ledger, then waits (bounded) for the projection.
+"""``ConfigWriter``: every write goes through the ledger and answers once JetStream stored it.
+
+The stream is the truth: a write is acknowledged as soon as JetStream has stored the event
+(CAS-checked, fsynced). Nothing waits for PostgreSQL. The reader is told the stream sequence
+(``ConfigReader.note_ack``) so that this process's later reads reflect it (read-your-writes).
+``projected`` in the answer says whether the projection (PostgreSQL) already reflects the write
+when the answer leaves — usually not yet; the projector catches up within milliseconds.
 
 Idempotency: an ``Idempotency-Key`` maps to a fixed ``event_id``
 (``ledger.event.idempotency_event_id``). Inside NATS's duplicate window the ledger itself
-recognises a retry; beyond it, the projection is asked first (``config_versions.event_id``). A
-retry returns the original result and appends nothing; the same key with a different change is
-refused (422).
+recognises a retry; beyond it, the projection is asked first (``config_versions.event_id``) —
+only for writes that carry a key. A retry returns the original result and appends nothing; the
+same key with a different change is refused (422).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from ledger.event import format_time, idempotency_event_id
 from .errors import Unprocessable
 from .metrics import Metrics
 from .projection_wait import ProjectionFeed
+from .reads import ConfigReader
 from .repository import Repository, Version
 from .views import not_found_message
 
@@ -38,12 +45,11 @@ class WriteResult:
     event_id: str
     hash: str
     duplicate: bool  # an idempotent retry: nothing was appended
-    projected: bool  # the projection (and this process's cache) reflects it
-    append_s: float = 0.0  # time in the ledger (JetStream acknowledged)
-    project_s: float = 0.0  # time waiting for the projection
+    projected: bool  # the projection (PostgreSQL) already reflected it when the answer left
+    append_s: float = 0.0  # time in the ledger (until JetStream acknowledged)
 
     def server_timing(self) -> str:
-        return f"append;dur={self.append_s * 1000:.2f}, project;dur={self.project_s * 1000:.2f}"
+        return f"append;dur={self.append_s * 1000:.2f}"
 
     def body(self, message: str) -> dict[str, Any]:
         return {
@@ -80,13 +86,13 @@ def _same_intent(change: Change, kind: str, recorded: Any) -> bool:
 
 class ConfigWriter:
     def __init__(
-        self, ledger: Ledger, feed: ProjectionFeed, repo: Repository, metrics: Metrics, *, wait: float
+        self, ledger: Ledger, reader: ConfigReader, feed: ProjectionFeed, repo: Repository, metrics: Metrics
     ) -> None:
         self.ledger = ledger
+        self.reader = reader
         self.feed = feed
         self.repo = repo
         self.metrics = metrics
-        self.wait = wait
 
     async def write(
         self,
@@ -103,7 +109,7 @@ class ConfigWriter:
             if prior is not None:
                 if not _same_intent(change, prior.kind, prior.change):
                     raise self._mismatch()
-                self.feed.note_ack(service, prior.stream_seq)
+                self.reader.note_ack(service, prior.stream_seq)
                 self.metrics.appends.labels(change.kind.value, "duplicate").inc()
                 return WriteResult(
                     service, prior.version, prior.stream_seq, prior.kind, prior.event_id or "",
@@ -128,18 +134,14 @@ class ConfigWriter:
         event = appended.event
         if appended.duplicate and not _same_intent(change, event.kind.value, event.change):
             raise self._mismatch()
-        self.feed.note_ack(service, appended.seq)
+        self.reader.note_ack(service, appended.seq)
         self.metrics.appends.labels(
             change.kind.value, "duplicate" if appended.duplicate else "appended"
         ).inc()
-        acked = time.perf_counter()
-        projected = await self.feed.wait_for(appended.seq, self.wait)
-        if not projected:
-            self.metrics.projection_timeouts.inc()
         return WriteResult(
             service, event.version, appended.seq, event.kind.value, event.event_id, event.hash,
-            duplicate=appended.duplicate, projected=projected,
-            append_s=acked - started, project_s=time.perf_counter() - acked,
+            duplicate=appended.duplicate, projected=self.feed.seq >= appended.seq,
+            append_s=time.perf_counter() - started,
         )
 
     async def _prior(self, service: str, key: str) -> Version | None:

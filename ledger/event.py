@@ -6,6 +6,8 @@ Pure: building, applying and hashing events does no I/O and reads no clock; the 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_serializer,
     field_validator,
@@ -26,6 +29,7 @@ from .canonical import HASH_PREFIX, dumps, loads, sha256_of
 from .errors import InvalidChange, InvalidConfig
 from .validate import (
     DEFAULT_LIMITS,
+    SERVICE_NAME_RE,
     Limits,
     validate_document,
     validate_json_value,
@@ -49,6 +53,7 @@ __all__ = [
     "change_body",
     "change_from_event",
     "SCHEMA_VERSION",
+    "stored_event_hash",
 ]
 
 SCHEMA_VERSION = 1
@@ -90,6 +95,7 @@ class Event(BaseModel):
     # the stored JSON (and the hash) of an event outside a set, so older events verify unchanged.
     changeset_id: str | None = None
     changeset_size: int | None = Field(None, ge=1, le=1000)
+    _raw: bytes | None = PrivateAttr(default=None)  # canonical stored bytes, when parsed from them
 
     @field_validator("service")
     @classmethod
@@ -129,7 +135,8 @@ class Event(BaseModel):
         return data
 
     def to_bytes(self) -> bytes:
-        return dumps(self.to_dict())
+        raw = self._raw
+        return raw if raw is not None else dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any) -> Event:
@@ -152,13 +159,41 @@ class Event(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Event:
+        """Parse a stored event, once: bytes in the form the ledger writes (canonical JSON of a
+        well-formed event) take a fast path without pydantic validation and keep their bytes
+        for ``hash_ok``; anything else goes through ``from_dict`` (full validation, the error)."""
         try:
             parsed = loads(data)
         except ValueError:
             raise InvalidConfig("event.shape", "message body is not JSON") from None
-        return cls.from_dict(parsed)
+        event = _fast_event(parsed)
+        if event is None:
+            return cls.from_dict(parsed)
+        if dumps(parsed) == data:  # canonical: the hash can be checked over these very bytes
+            event._raw = bytes(data)
+        return event
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields (the stored bytes kept for hashing are not part of the value)."""
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> Event:
+        copy = super().model_copy(update=update, deep=deep)
+        if update:  # the stored bytes no longer describe the copy
+            object.__setattr__(copy, "__pydantic_private__", {"_raw": None})
+        return copy
+
+    def __hash__(self) -> int:
+        return hash((self.event_id, self.hash))
 
     def computed_hash(self) -> str:
+        raw = self._raw
+        if raw is not None:
+            found = stored_event_hash(raw)
+            if found is not None:
+                return found
         return event_hash(self.to_dict())
 
     def hash_ok(self) -> bool:
@@ -168,6 +203,100 @@ class Event(BaseModel):
 def event_hash(event_dict: dict[str, Any]) -> str:
     """sha256 over the canonical JSON of the event without its ``hash`` field."""
     return sha256_of({k: v for k, v in event_dict.items() if k != "hash"})
+
+
+_HASH_MEMBER = b',"hash":"'
+
+
+def stored_event_hash(data: bytes) -> str | None:
+    """``event_hash`` computed over an event's canonical bytes: the same bytes minus the
+    ``"hash"`` member (None when there is none). Only for canonical bytes (sorted keys, compact):
+    every member after ``hash`` is a fixed key with a string or number value, and a string value
+    cannot hold ``,"hash":"`` unescaped, so the last occurrence is the event's own member."""
+    start = data.rfind(_HASH_MEMBER)
+    if start < 0:
+        return None
+    end = data.find(b'"', start + len(_HASH_MEMBER))
+    if end < 0:
+        return None
+    return HASH_PREFIX + hashlib.sha256(data[:start] + data[end + 1 :]).hexdigest()
+
+
+_EVENT_KEYS = frozenset(
+    ("schema", "event_id", "service", "version", "kind", "change", "config", "actor", "reason",
+     "occurred_at", "prev_hash", "hash")
+)
+_KINDS = {k.value: k for k in EventKind}
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def _fast_event(d: Any) -> Event | None:
+    """The event in ``d`` if it has exactly the form ``new_event`` writes; None otherwise (the
+    caller then validates fully). Accepts a subset of what ``Event.from_dict`` accepts."""
+    if type(d) is not dict or d.keys() != _EVENT_KEYS:
+        return None
+    version, config, kind = d["version"], d["config"], _KINDS.get(d["kind"])
+    service, actor, reason = d["service"], d["actor"], d["reason"]
+    event_id, occurred, prev_hash, hash_ = d["event_id"], d["occurred_at"], d["prev_hash"], d["hash"]
+    if not (
+        d["schema"] == SCHEMA_VERSION
+        and type(d["schema"]) is int
+        and type(version) is int
+        and version >= 1
+        and kind is not None
+        and (config is None) == (kind is EventKind.DELETED)
+        and (config is None or type(config) is dict)
+        and type(service) is str
+        and SERVICE_NAME_RE.match(service)
+        and type(actor) is str
+        and 1 <= len(actor) <= 200
+        and type(reason) is str
+        and len(reason) <= 2000
+        and type(event_id) is str
+        and _UUID_RE.match(event_id)
+        and type(occurred) is str
+        and _TIME_RE.match(occurred)
+        and type(hash_) is str
+        and _HASH_RE.match(hash_)
+        and type(prev_hash) is str
+        and (prev_hash == "" if version == 1 else bool(_HASH_RE.match(prev_hash)))
+    ):
+        return None
+    return _construct(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": event_id,
+            "service": service,
+            "version": version,
+            "kind": kind,
+            "change": d["change"],
+            "config": config,
+            "actor": actor,
+            "reason": reason,
+            "occurred_at": datetime.fromisoformat(occurred),
+            "prev_hash": prev_hash,
+            "hash": hash_,
+            "changeset_id": None,
+            "changeset_size": None,
+        },
+        None,
+    )
+
+
+_FIELDS = frozenset(Event.model_fields)
+
+
+def _construct(values: dict[str, Any], raw: bytes | None) -> Event:
+    """An ``Event`` from values already checked, in field order (what ``model_construct`` does,
+    without its per-field default handling: a tenth of the cost on the hot path)."""
+    event = Event.__new__(Event)
+    object.__setattr__(event, "__dict__", values)
+    object.__setattr__(event, "__pydantic_fields_set__", set(_FIELDS))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", {"_raw": raw})
+    return event
 
 
 # --- changes: what an admin asks for -------------------------------------------------------
@@ -324,11 +453,26 @@ def new_event(
     }
     if changeset is not None:
         fields["changeset_id"], fields["changeset_size"] = changeset
-    fields["hash"] = event_hash(fields)
+    unhashed = dumps(fields)  # canonical bytes without "hash"; the stored bytes are these plus it
+    digest = HASH_PREFIX + hashlib.sha256(unhashed).hexdigest()
+    fields["hash"] = digest
     # Every field was built and checked above: skip re-validation on this hot path.
-    return Event.model_construct(
-        **{k: v for k, v in fields.items() if k not in ("schema", "kind", "occurred_at")},
-        schema_version=SCHEMA_VERSION,
-        kind=change.kind,
-        occurred_at=occurred_at.astimezone(UTC),
+    return _construct(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": event_id,
+            "service": service,
+            "version": fields["version"],
+            "kind": change.kind,
+            "change": fields["change"],
+            "config": config,
+            "actor": actor,
+            "reason": reason,
+            "occurred_at": occurred_at.astimezone(UTC),
+            "prev_hash": fields["prev_hash"],
+            "hash": digest,
+            "changeset_id": changeset[0] if changeset else None,
+            "changeset_size": changeset[1] if changeset else None,
+        },
+        dumps(fields),
     )

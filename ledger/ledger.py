@@ -121,6 +121,17 @@ class Ledger:
             self._last[service] = (entry.seq, entry.event)
         return entry
 
+    def known(self, service: str) -> tuple[int, Event] | None:
+        """The newest ``(stream seq, event)`` of ``service`` this ledger has seen (a hint)."""
+        return self._last.get(service)
+
+    def observe(self, service: str, seq: int, event: Event) -> None:
+        """A follower of the stream saw ``event`` at ``seq``: keep the hint current (fewer CAS
+        conflicts and direct gets when several processes write the same service)."""
+        hint = self._last.get(service)
+        if hint is None or hint[0] < seq:
+            self._last[service] = (seq, event)
+
     async def current(self, service: str) -> Event | None:
         """The latest event of ``service`` (its ``config`` is the current document), or None."""
         entry = await self.current_entry(service)
@@ -275,7 +286,7 @@ class Ledger:
                 validate_schema(service, schema.version, schema.config or {}, event.config)
             result = await self._publish(subject, event, last_seq)
             if result is not None:
-                self._last[service] = (result.seq, result.event)
+                self.observe(service, result.seq, result.event)
                 return result
             # Someone else appended first: re-read and decide again.
             cached, fresh = None, True

@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                     into=api_sub)
     serve.add_argument("--host", help="address to listen on (env API_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env API_PORT, default 7000)")
+    serve.add_argument("--workers", type=int, help="API processes sharing the port (env API_WORKERS, default 1)")
 
     # --- admin: through the API -------------------------------------------------------------
     get = command("get", cli_admin.cmd_get, "a service's config: current, at an instant or a version",

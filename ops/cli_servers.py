@@ -64,6 +64,8 @@ def cmd_api_serve(ctx: CliContext, args: argparse.Namespace) -> int:
         env["API_HOST"] = args.host
     if args.port is not None:
         env["API_PORT"] = str(args.port)
+    if args.workers is not None:
+        env["API_WORKERS"] = str(args.workers)
     return run_module(["api"], env)
 
 

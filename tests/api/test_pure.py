@@ -1,8 +1,10 @@
-"""The pure pieces: diff (with properties), parameter parsing, error mapping, the cache."""
+"""The pure pieces: diff (with properties), parameter parsing, error mapping, the stream follower."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -10,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import apply_diff, diff
-from api.cache import ConfigCache
 from api.errors import PARSE_RULES, BadRequest, status_of
+from api.follower import StreamFollower
 from api.params import (
     decode_cursor,
     encode_cursor,
@@ -20,16 +22,19 @@ from api.params import (
     parse_instant,
     parse_version_or_instant,
 )
-from api.repository import Version
 from ledger import (
     InvalidConfig,
     InvalidServiceName,
+    Ledger,
+    LedgerSettings,
     NotFound,
     StoreTimeout,
     Unavailable,
     VersionConflict,
 )
 from ledger.errors import InvalidChange, LedgerError, ProjectionDiverged
+from ledger.event import Event, Replace, new_event
+from ledger.nats_io import StoredMsg
 
 _keys = st.text(alphabet="ab/~.c", min_size=0, max_size=3)
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=3))
@@ -97,18 +102,56 @@ def test_status_mapping() -> None:
     assert status_of(ProjectionDiverged("x")) == 503 and status_of(LedgerError("x")) == 503
 
 
-def _v(service: str, version: int, seq: int) -> Version:
-    t = datetime(2026, 1, 1, tzinfo=UTC)
-    return Version(service, version, "replaced", None, {"v": version}, "a", "", t, t, seq, None, None, "h")
+class _Nc:
+    is_connected = True
+
+    def jetstream(self, **_: object) -> None:
+        return None
+
+    def new_inbox(self) -> str:
+        return "_INBOX.x"
 
 
-def test_cache_applies_increments_and_full_reloads() -> None:
-    cache = ConfigCache()
-    assert cache.seq == -1
-    assert cache.apply(3, [_v("a", 1, 1), _v("b", 1, 3)], full=True) == {"a", "b"}
-    assert cache.seq == 3 and cache.get("a").etag == '"1"'
-    assert cache.apply(5, [_v("a", 2, 5)], full=False) == {"a"}
-    assert cache.apply(5, [_v("a", 1, 1)], full=False) == set()  # never backwards
-    assert cache.get("a").version.version == 2
-    assert cache.apply(9, [_v("b", 1, 3)], full=True) == {"a"}  # a vanished (rebuilt projection)
-    assert cache.get("a") is None and len(cache) == 1
+def _stored(event: Event, seq: int) -> StoredMsg:
+    settings = LedgerSettings()
+    return StoredMsg(subject=settings.subject(event.service), seq=seq, data=event.to_bytes(),
+                     stored_at=datetime(2026, 1, 1, tzinfo=UTC), headers={})
+
+
+def _chain(service: str, n: int) -> list[Event]:
+    out: list[Event] = []
+    for i in range(1, n + 1):
+        out.append(new_event(out[-1] if out else None, service, Replace({"v": i}), actor="a", reason="",
+                             occurred_at=datetime(2026, 1, 1, tzinfo=UTC), event_id=str(uuid.uuid4())))
+    return out
+
+
+def test_follower_keeps_current_documents_recent_versions_and_wakes_watchers() -> None:
+    led = Ledger(_Nc(), LedgerSettings())  # type: ignore[arg-type]
+    follower = StreamFollower(led, history=3)
+    wake = follower.subscribe("a")
+    a, b = _chain("a", 5), _chain("b", 1)
+    follower.apply(_stored(a[1], 10))  # the initial load starts at the last version (2)
+    follower.apply(_stored(b[0], 11))
+    assert follower.seq == 11 and follower.get("a").etag == '"2"' and wake.is_set()
+    assert follower.versions_after("a", 1) == [follower.version("a", 2)]
+    assert follower.versions_after("a", 0) is None  # version 1 was never seen here: ask the stream
+    assert follower.versions_after("a", 2) == [] and follower.versions_after("zz", 0) == []
+    for seq, event in zip((12, 13, 14), a[2:], strict=True):
+        follower.apply(_stored(event, seq))
+    assert [v.version for v in follower.versions_after("a", 2)] == [3, 4, 5]
+    assert follower.versions_after("a", 1) is None  # only the last 3 are kept
+    assert follower.get("a").version.version == 5 and led.known("a")[0] == 14
+    follower.apply(StoredMsg(subject=led.subject("a"), seq=15, data=b"{}", stored_at=datetime.now(UTC), headers={}))
+    assert follower.seq == 15 and follower.skipped == 1 and follower.get("a").version.version == 5
+
+
+async def test_follower_wait_for_wakes_when_the_sequence_arrives() -> None:
+    led = Ledger(_Nc(), LedgerSettings())  # type: ignore[arg-type]
+    follower = StreamFollower(led)
+    waiting = asyncio.ensure_future(follower.wait_for(1, 30))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    follower.apply(_stored(_chain("a", 1)[0], 1))
+    assert await waiting is True
+    assert await follower.wait_for(2, 0) is False

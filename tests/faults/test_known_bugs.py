@@ -68,19 +68,18 @@ async def test_read_while_the_feed_is_down_sees_the_acknowledged_write() -> None
         async def status(self) -> SimpleNamespace:
             return SimpleNamespace(last_applied_seq=self.checkpoint, last_seq=self.checkpoint)
 
-    class WentToStream(Exception):
-        """The reader saw PostgreSQL could not prove the row current and asked the stream."""
+    from ledger.errors import Unavailable
 
-    async def current_entry(service: str) -> None:
-        raise WentToStream
-
-    feed = SimpleNamespace(live=False, seq=-1, acked=lambda service: 921)  # this process acked 458
-    ledger = SimpleNamespace(nc=SimpleNamespace(is_connected=True), current_entry=current_entry)
+    # The follower has not loaded and NATS is down: PostgreSQL is the only source left.
+    follower = SimpleNamespace(caught_up=False, seq=0)
+    feed = SimpleNamespace(live=False, seq=-1)
+    ledger = SimpleNamespace(nc=SimpleNamespace(is_connected=False), known=lambda service: None)
     metrics = SimpleNamespace(stream_fallbacks=SimpleNamespace(inc=lambda: None))
-    reader = ConfigReader(feed, Repo(), ledger, metrics, wait=0)  # type: ignore[arg-type]
+    reader = ConfigReader(follower, feed, Repo(), ledger, metrics, wait=0)  # type: ignore[arg-type]
+    reader.note_ack("svc", 921)  # this process acknowledged version 458 at sequence 921
     try:
         read = await reader.current("svc")
-    except WentToStream:
+    except Unavailable:
         return  # right: the stale row was not served
     assert read.entry is not None
     assert read.entry.version.version >= 458, (
