@@ -23,7 +23,7 @@ from ledger.plan import plan_set
 
 from .body import read_json
 from .config_handlers import _idempotency_key, _reason
-from .keys import FEED, LEDGER, PRINCIPAL, REPO, SETTINGS
+from .keys import FEED, LEDGER, PRINCIPAL, READER, REPO, SETTINGS
 from .params import service_param
 from .plan_handlers import dry_run_requested, plan_view
 from .safety_models import ChangeSetIn, ChangeSetMemberIn, ChangeSetRollbackIn
@@ -72,10 +72,11 @@ def _changeset_id(request: web.Request) -> str:
 
 
 async def _committed(request: web.Request, done: CommittedSet) -> web.Response:
-    feed = request.app[FEED]
+    # Acknowledged by the stream (all or nothing); reads on this process see every member.
+    reader = request.app[READER]
     for a in done.members:
-        feed.note_ack(a.event.service, a.seq)
-    projected = await feed.wait_for(max(a.seq for a in done.members), request.app[SETTINGS].write_wait)
+        reader.note_ack(a.event.service, a.seq)
+    projected = request.app[FEED].seq >= max(a.seq for a in done.members)
     return _json(
         {
             "status": "success",
@@ -88,7 +89,6 @@ async def _committed(request: web.Request, done: CommittedSet) -> web.Response:
                 for a in done.members
             ],
         },
-        status=200 if projected else 202,
     )
 
 

@@ -80,13 +80,13 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/changesets", cs.post_changeset, "changeset.post", Action.WRITE,
           summary="Change several services atomically: every change stored, or none",
           body=sm.ChangeSetIn, query=sm.DryRunQuery,
-          responses={200: sm.ChangeSetOut, 202: sm.ChangeSetOut}),
+          responses={200: sm.ChangeSetOut}),
     Route("GET", "/api/v1/changesets/{changeset_id}", cs.get_changeset, "changeset.get", Action.AUDIT,
           summary="The events of one change set", responses={200: sm.ChangeSetView}),
     Route("POST", "/api/v1/changesets/{changeset_id}/rollback", cs.rollback_changeset, "changeset.rollback",
           Action.WRITE, summary="Undo a change set as one new atomic change set",
           body=sm.ChangeSetRollbackIn, query=sm.DryRunQuery,
-          responses={200: sm.ChangeSetOut, 202: sm.ChangeSetOut}),
+          responses={200: sm.ChangeSetOut}),
 ]
 
 
