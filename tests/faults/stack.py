@@ -17,10 +17,11 @@ import asyncpg
 import nats
 
 from ledger import LedgerSettings
-from ops.embedded import REPO_ROOT, NatsServer
 from ledger.event import Event
-from ledger.nats_io import StoredMsg, replay, stream_last_seq
+from ledger.nats_io import StoredMsg, stream_last_seq
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
+from ledger.watch import replay
+from ops.embedded import REPO_ROOT, NatsServer
 from tests.support.waiting import wait_for
 
 from .history import StreamEvent
