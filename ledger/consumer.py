@@ -21,6 +21,7 @@ what makes delivery exactly-once anyway.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ __all__ = [
     "Silence",
     "ack_fields",
     "create_consumer",
+    "delete_consumer",
     "ephemeral_config",
     "silence_limit",
     "status_of",
@@ -140,6 +142,13 @@ async def create_consumer(
     while a cluster has no meta leader, ``StoreTimeout`` when nobody answered in time)."""
     with nats_errors(f"create a consumer on {config.filter_subject}"):
         return await js.add_consumer(stream, config, timeout=timeout)
+
+
+async def delete_consumer(js: Any, stream: str, name: str, *, timeout: float = CREATE_TIMEOUT) -> None:
+    """Delete a consumer we no longer read, best effort: the server holding it may be dead (it
+    then expires by itself); never wait longer than ``timeout``."""
+    with contextlib.suppress(Exception):
+        await js.delete_consumer(stream, name, timeout=timeout)
 
 
 class Silence:

@@ -28,6 +28,7 @@ from .errors import (
     NotFound,
     StoreTimeout,
     TemporarilyUnavailable,
+    Unavailable,
     VersionConflict,
     WrongLastSequence,
 )
@@ -100,6 +101,18 @@ class Ledger:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def wait_connected(self, grace: float = 2.0) -> None:
+        """Return once NATS is connected: at once, or after a reconnect (to another node of a
+        cluster when one died: well under a second) within ``grace`` s; else ``Unavailable``."""
+        if self.nc.is_connected:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(grace, self.settings.write_deadline)
+        while not self.nc.is_connected:
+            if self.nc.is_closed or loop.time() >= deadline:
+                raise Unavailable("NATS is not connected; the change was not recorded, retry later")
+            await asyncio.sleep(0.02)
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from ledger.errors import Unavailable
 
 from .embedded import SHIPPED_NATS_CONF, NatsServer, free_port
 
-__all__ = ["NatsCluster", "CLUSTER_NAME"]
+__all__ = ["CLUSTER_NAME", "ConsumerHost", "NatsCluster", "consumer_hosts", "stream_leader",
+           "wait_stream_leader"]
 
 CLUSTER_NAME = "config-ledger"
 
@@ -85,6 +87,19 @@ class NatsCluster:
             data: dict[str, Any] = json.loads(resp.read())
             return data
 
+    def stream_states(self, stream: str) -> dict[str, dict[str, Any] | None]:
+        """Each live node's own copy of ``stream``: its state (messages, first/last seq, …)."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for n in self.running():
+            out[n.name] = None
+            with contextlib.suppress(OSError, ValueError):
+                data = self._monitor(n, "/jsz?accounts=true&streams=true")
+                for account in data.get("account_details") or []:
+                    for s in account.get("stream_detail") or []:
+                        if s.get("name") == stream:
+                            out[n.name] = s.get("state")
+        return out
+
     def meta_leader(self) -> str | None:
         for n in self.running():
             with contextlib.suppress(OSError, ValueError):
@@ -111,13 +126,26 @@ async def stream_leader(nc: Any, stream: str, timeout: float = 2.0) -> str | Non
     return None
 
 
-async def consumer_hosts(nc: Any, stream: str, timeout: float = 2.0) -> dict[str, str]:
-    """Every consumer of ``stream`` -> the node holding it (its leader)."""
-    out: dict[str, str] = {}
+@dataclass(frozen=True)
+class ConsumerHost:
+    """Where a consumer of the stream lives, and what it reads."""
+
+    name: str
+    node: str
+    filter_subject: str
+    push: bool  # a push consumer (a watcher); else pull (the projector)
+    bound: bool  # push: someone listens on its deliver subject now
+
+
+async def consumer_hosts(nc: Any, stream: str, timeout: float = 2.0) -> list[ConsumerHost]:
+    """Every consumer of ``stream`` with the node holding it (its leader)."""
+    out: list[ConsumerHost] = []
     with contextlib.suppress(Exception):
         for info in await nc.jetstream(timeout=timeout).consumers_info(stream):
             if info.cluster and info.cluster.leader:
-                out[info.name] = info.cluster.leader
+                push = bool(info.config.deliver_subject)
+                out.append(ConsumerHost(info.name, info.cluster.leader, info.config.filter_subject or "",
+                                        push, bool(info.push_bound)))
     return out
 
 

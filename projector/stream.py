@@ -44,6 +44,7 @@ from ledger.consumer import (
     Recovery,
     ack_fields,
     create_consumer,
+    delete_consumer,
     ephemeral_config,
     silence_limit,
 )
@@ -165,6 +166,7 @@ class StreamReader:
         # have come back with another store, and a new history must not continue the old one.
         self._anchor = anchor
         self.restarts = 0  # consumers re-created (for logs and tests)
+        self._deleting: set[asyncio.Task[None]] = set()
         self.recovery = Recovery(log, f"projector reader of {subject}")
         self._outage_limit = outage_limit
 
@@ -179,6 +181,8 @@ class StreamReader:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stop_consumer()
+        if self._deleting:
+            await asyncio.wait(set(self._deleting))
 
     async def batch(self, max_events: int, max_delay: float) -> list[Delivered]:
         """Up to ``max_events`` messages, waiting at most ``max_delay`` s after the first arrived.
@@ -266,14 +270,14 @@ class StreamReader:
         if self._anchor is None:
             return
         seq, data = self._anchor
-        head = await stream_head(self._nc, self._stream)
+        head = await stream_head(self._nc, self._stream, timeout=2.0)
         if head.last_seq < seq:
             raise StreamRegression(
                 f"stream regression: stream {self._stream} now ends at sequence {head.last_seq}, "
                 f"behind sequence {seq} already read",
                 seq=seq,
             )
-        found = await message_at(self._nc, self._stream, self._subject, seq)
+        found = await message_at(self._nc, self._stream, self._subject, seq, timeout=2.0)
         if found is None or found.seq != seq or found.data != data:
             raise EventMismatch(
                 f"different event at an applied sequence: the message at sequence {seq} changed "
@@ -308,8 +312,11 @@ class StreamReader:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         if name is not None and self._nc.is_connected:
-            with contextlib.suppress(Exception):
-                await self._js.delete_consumer(self._stream, name)
+            # In the background: on a dead node the delete waits out its timeout, and the
+            # replacement consumer must not wait for it.
+            task = asyncio.create_task(delete_consumer(self._js, self._stream, name))
+            self._deleting.add(task)
+            task.add_done_callback(self._deleting.discard)
 
     def _on_msg(self, gen: int, msg: Any) -> None:
         if gen != self._gen:
