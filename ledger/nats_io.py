@@ -39,6 +39,7 @@ __all__ = [
     "JS",
     "StoredMsg",
     "translate",
+    "translate_api_reply",
     "connect",
     "nats_errors",
     "parse_nats_time",
@@ -171,6 +172,15 @@ def _translate_api(exc: nats.js.errors.APIError, what: str) -> LedgerError:
         # 503 without a code we know: JetStream's "temporarily unavailable" family, not storage.
         return TemporarilyUnavailable(f"JetStream is temporarily unavailable ({what}): {text} (code {code})")
     return LedgerError(f"JetStream refused {what}: {text} (code {code})")
+
+
+def translate_api_reply(error: dict[str, Any], what: str) -> LedgerError:
+    """The project's error for the ``error`` object of a raw JetStream API reply."""
+    try:
+        nats.js.errors.APIError.from_error(dict(error))  # raises the class nats-py would
+    except nats.js.errors.APIError as exc:
+        return _translate_api(exc, what)
+    return LedgerError(f"JetStream refused {what}: {error}")
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ from ledger.consumer import (
     silence_limit,
 )
 from ledger.errors import LedgerError, NotFound, Unavailable
-from ledger.nats_io import StoredMsg, nats_errors, parse_nats_time
+from ledger.nats_io import JS, StoredMsg, nats_errors, parse_nats_time
 
 from .errors import EventMismatch, StreamRegression
 
@@ -87,11 +87,12 @@ async def stream_head(nc: NATS, stream: str, *, timeout: float = 5.0) -> StreamH
         raise LedgerError(f"stream info for {stream}: unreadable reply") from None
     error = body.get("error")
     if error:
-        if error.get("err_code") == 10059:
+        if error.get("err_code") == JS.STREAM_NOT_FOUND:
             raise Unavailable(
                 f"stream {stream} does not exist on this NATS server; run `python -m ledger streams apply`"
             )
-        raise Unavailable(f"stream info for {stream} failed: {error.get('description')} ({error.get('code')})")
+        exc = nats_io.translate_api_reply(error, f"stream info for {stream}")
+        raise exc if isinstance(exc, Unavailable) else Unavailable(exc.message)
     state = body.get("state") or {}
     last_seq = int(state.get("last_seq") or 0)
     last_ts = state.get("last_ts")
