@@ -115,8 +115,7 @@ class ConfigWriter:
                     service, prior.version, prior.stream_seq, prior.kind, prior.event_id or "",
                     prior.hash, duplicate=True, projected=True,
                 )
-        if not self.ledger.nc.is_connected:
-            raise Unavailable("NATS is not connected; the change was not recorded, retry later")
+        await self.ledger.wait_connected()  # a failover to another node of a cluster: a moment
         expected = await self._expected(service, if_match)
         started = time.perf_counter()
         try:

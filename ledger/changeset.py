@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import nats.js.errors
+import nats.errors
 
 from . import nats_io
 from .errors import (
@@ -28,11 +28,13 @@ from .errors import (
     InvalidConfig,
     LedgerError,
     StoreTimeout,
+    TemporarilyUnavailable,
     UsageError,
     VersionConflict,
+    WrongLastSequence,
 )
 from .event import Change, Event, new_event
-from .ledger import WRONG_LAST_SEQUENCE, Appended, Ledger
+from .ledger import Appended, Ledger
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
 from .schema import validate as validate_schema
 
@@ -180,40 +182,48 @@ async def _publish(ledger: Ledger, decided: list[Decided], batch_id: str) -> lis
                 decided.index(d), d.member.service,
             )
     n, js, s = len(decided), ledger.js, ledger.settings
-    for retry in range(ledger.publish_retries):
+    loop = asyncio.get_running_loop()
+    deadline, pause, retry = loop.time() + s.write_deadline, 0.02, 0
+    while True:
         try:
-            with nats_io.nats_errors("commit change set"):
-                try:
-                    for i, (d, body) in enumerate(zip(decided, bodies, strict=True), start=1):
-                        headers = {
-                            BATCH_ID: f"{batch_id}.{retry}",
-                            BATCH_SEQ: str(i),
-                            MSG_ID: d.event.event_id,
-                            EXPECTED_LAST_SUBJECT_SEQ: str(d.expected_seq),
-                        }
-                        subject = ledger.subject(d.member.service)
-                        if i < n:
-                            await ledger.nc.publish(subject, body, headers=headers)
-                        else:
-                            headers[BATCH_COMMIT] = "1"
-                            ack = await js.publish(
-                                subject, body, stream=s.stream, headers=headers, timeout=s.request_timeout
-                            )
-                except nats.js.errors.BadRequestError as exc:
-                    if exc.err_code != WRONG_LAST_SEQUENCE:
-                        raise
-                    return await _resolve(ledger, decided)
-        except StoreTimeout:
-            found = await _resolve(ledger, decided)  # ambiguous: did it land?
+            try:
+                for i, (d, body) in enumerate(zip(decided, bodies, strict=True), start=1):
+                    headers = {
+                        BATCH_ID: f"{batch_id}.{retry}",
+                        BATCH_SEQ: str(i),
+                        MSG_ID: d.event.event_id,
+                        EXPECTED_LAST_SUBJECT_SEQ: str(d.expected_seq),
+                    }
+                    subject = ledger.subject(d.member.service)
+                    if i < n:
+                        await ledger.nc.publish(subject, body, headers=headers)
+                    else:
+                        headers[BATCH_COMMIT] = "1"
+                        timeout = max(0.05, min(s.request_timeout, deadline - loop.time()))
+                        ack = await js.publish(subject, body, stream=s.stream, headers=headers, timeout=timeout)
+            except (TimeoutError, OSError, nats.errors.Error) as exc:
+                raise nats_io.translate(exc, "commit change set") from None
+        except WrongLastSequence:
+            return await _resolve(ledger, decided)
+        except (StoreTimeout, TemporarilyUnavailable) as exc:
+            # Ambiguous or not possible yet (a leader election): did it land? else the same
+            # msg-ids and expectations again, in a new batch, until the write deadline.
+            found = await _resolve(ledger, decided)
             if found is not None:
                 return found
+            left = deadline - loop.time()
+            if left <= 0:
+                raise StoreTimeout(
+                    f"NATS did not acknowledge the change set within the {s.write_deadline:g} s write "
+                    f"deadline (last: {exc.message}); it may or may not be stored: retry with the same "
+                    "changeset id (Idempotency-Key)"
+                ) from None
+            retry += 1
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.25)
             continue
         first_seq = ack.seq - n + 1
         return [Appended(d.event, first_seq + i) for i, d in enumerate(decided)]
-    raise StoreTimeout(
-        f"NATS did not acknowledge change set after {ledger.publish_retries} tries; it may or may "
-        "not be stored: retry with the same changeset id (Idempotency-Key)"
-    )
 
 
 async def _resolve(ledger: Ledger, decided: list[Decided]) -> list[Appended] | None:

@@ -21,6 +21,8 @@ __all__ = [
     "WorldError",
     "Unavailable",
     "StoreTimeout",
+    "TemporarilyUnavailable",
+    "WrongLastSequence",
     "ProjectionDiverged",
     "StreamConfigError",
 ]
@@ -108,6 +110,24 @@ class StoreTimeout(Unavailable, TimeoutError):
     """The store did not answer in time; the operation may or may not have happened."""
 
     code = "timeout"
+
+
+class TemporarilyUnavailable(Unavailable):
+    """JetStream cannot answer *now* but will soon: a stream leader is being elected, nobody
+    responds for the stream yet, or the server says "temporarily unavailable". A write retried
+    with the same ``Nats-Msg-Id`` and expected sequence is safe (``Ledger`` does so)."""
+
+
+class WrongLastSequence(WorldError):
+    """JetStream refused a CAS publish: the subject is not at the expected stream sequence
+    (10071 on one node, 10164 on a cluster). ``Ledger`` turns it into a re-read (and, when the
+    caller gave a version, a ``VersionConflict``); it does not reach a caller of the ledger."""
+
+    code = "version_conflict"
+
+    def __init__(self, message: str, *, actual: int | None = None) -> None:
+        super().__init__(message, details={"actual_seq": actual})
+        self.actual = actual
 
 
 class ProjectionDiverged(WorldError):

@@ -17,17 +17,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import nats.js.errors
+import nats.errors
 from nats.aio.client import Client as NATS
 
-from . import nats_io
+from . import nats_io, watch
 from .errors import (
     InvalidChange,
     InvalidConfig,
     LedgerError,
     NotFound,
     StoreTimeout,
+    TemporarilyUnavailable,
+    Unavailable,
     VersionConflict,
+    WrongLastSequence,
 )
 from .event import Change, Event, Rollback, idempotency_event_id, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
@@ -38,9 +41,6 @@ from .validate import validate_service_name
 __all__ = ["Ledger", "Entry", "Appended"]
 
 log = logging.getLogger("ledger")
-
-WRONG_LAST_SEQUENCE = 10071
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -78,7 +78,6 @@ class Ledger:
         self._owns = owns_connection
         self._last: dict[str, tuple[int, Event]] = {}  # service -> (seq, event), a hint only
         self.max_attempts = 64
-        self.publish_retries = 3
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -103,6 +102,18 @@ class Ledger:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def wait_connected(self, grace: float = 2.0) -> None:
+        """Return once NATS is connected: at once, or after a reconnect (to another node of a
+        cluster when one died: well under a second) within ``grace`` s; else ``Unavailable``."""
+        if self.nc.is_connected:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(grace, self.settings.write_deadline)
+        while not self.nc.is_connected:
+            if self.nc.is_closed or loop.time() >= deadline:
+                raise Unavailable("NATS is not connected; the change was not recorded, retry later")
+            await asyncio.sleep(0.02)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -184,7 +195,7 @@ class Ledger:
         last = await self._last_entry(service)
         if last is None:
             return
-        async for msg in nats_io.replay(
+        async for msg in watch.replay(
             self.nc, self.settings.stream, self.subject(service), start_seq=start_seq, stop_seq=last.seq
         ):
             yield Entry.from_stored(msg)
@@ -316,41 +327,54 @@ class Ledger:
         return target
 
     async def _publish(self, subject: str, event: Event, expected_seq: int) -> Appended | None:
-        """Publish with CAS; return the stored result, or None when another write won."""
+        """Publish with CAS; return the stored result, or None when another write won.
+
+        A timeout, a leader election, "no responders" or a reconnect is retried with the same
+        ``Nats-Msg-Id`` and the same expected sequence (never a duplicate: dedup, and the
+        "wrong last sequence" check that finds our own landed attempt) until
+        ``settings.write_deadline``; past it, ``StoreTimeout``: it may or may not be stored.
+        """
         data = event.to_bytes()
         if len(data) > 1024 * 1024:
             raise InvalidConfig("document.size", "event is larger than the stream's 1 MiB message limit")
-        timed_out = False
-        for _ in range(self.publish_retries):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.write_deadline
+        pause = 0.02
+        attempts = 0
+        while True:
+            attempts += 1
             headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)}
+            timeout = max(0.05, min(self.settings.request_timeout, deadline - loop.time()))
             try:
-                with nats_io.nats_errors("append"):
-                    try:
-                        ack = await self.js.publish(
-                            subject,
-                            data,
-                            stream=self.settings.stream,
-                            headers=headers,
-                            timeout=self.settings.request_timeout,
-                        )
-                    except nats.js.errors.BadRequestError as exc:
-                        if exc.err_code != WRONG_LAST_SEQUENCE:
-                            raise
-                        return await self._resolve_conflict(subject, event.event_id, expected_seq)
-            except StoreTimeout:
-                timed_out = True  # ambiguous: retry with the same msg-id and expectation
-                continue
-            if ack.duplicate:
-                return await self._stored_at(subject, ack.seq, duplicate=True)
-            return Appended(event, ack.seq)
-        assert timed_out
-        raise StoreTimeout(
-            f"NATS did not acknowledge the append to {subject} after {self.publish_retries} tries; "
-            "it may or may not be stored: retry with the same idempotency key"
-        )
+                try:
+                    ack = await self.js.publish(
+                        subject, data, stream=self.settings.stream, headers=headers, timeout=timeout
+                    )
+                except (TimeoutError, OSError, nats.errors.Error) as exc:
+                    raise nats_io.translate(exc, "append") from None
+                if ack.duplicate:
+                    return await self._stored_at(subject, ack.seq, duplicate=True)
+                return Appended(event, ack.seq)
+            except WrongLastSequence:
+                return await self._resolve_conflict(subject, event.event_id, expected_seq)
+            except (StoreTimeout, TemporarilyUnavailable) as exc:
+                # Ambiguous or not yet possible: the same msg-id and expectation again.
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise StoreTimeout(
+                        f"NATS did not acknowledge the append to {subject} within the "
+                        f"{self.settings.write_deadline:g} s write deadline ({attempts} tries, last: "
+                        f"{exc.message}); it may or may not be stored: retry with the same "
+                        "idempotency key"
+                    ) from None
+                if attempts == 2:
+                    log.info("append to %s not acknowledged yet (%s); retrying until the write "
+                             "deadline", subject, exc.message)
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, 0.25)
 
     async def _resolve_conflict(self, subject: str, event_id: str, expected_seq: int) -> Appended | None:
-        """10071: was it our own earlier attempt (lost ack) that moved the subject on?"""
+        """Wrong last sequence: was it our own earlier attempt (lost ack) that moved the subject on?"""
         msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, expected_seq + 1)
         if msg is not None and msg.msg_id == event_id:
             return Appended(Event.from_bytes(msg.data), msg.seq, duplicate=True)

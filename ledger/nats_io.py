@@ -1,8 +1,11 @@
-"""The NATS edge: connecting, translating nats-py errors, direct gets and ordered replays.
+"""The NATS edge: connecting, translating nats-py errors (``translate``), direct gets.
 
-Everything that touches nats-py for *reading* lives here, so the writer, the projector, the API
-and the client share one tested path. No nats-py exception escapes: ``nats_errors()`` maps them
-to ``Unavailable`` / ``StoreTimeout`` / ``LedgerError``.
+Everything that touches nats-py for *reading* lives here (consumers: ``ledger.consumer``), so the
+writer, the projector, the API and the client share one tested path. No nats-py exception
+escapes: ``translate`` / ``nats_errors()`` map each to the ledger's hierarchy, naming every
+JetStream code acted on (``JS``): wrong last sequence (10071, 10164) -> ``WrongLastSequence``;
+a leader election, no responders, 10008/10163 -> ``TemporarilyUnavailable`` (retry);
+storage limits -> ``Unavailable``; a timeout -> ``StoreTimeout`` (outcome unknown).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
 import nats
@@ -22,11 +26,20 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js import api as js_api
 
-from .errors import LedgerError, NotFound, StoreTimeout, Unavailable
-from .settings import LedgerSettings
+from .errors import (
+    LedgerError,
+    NotFound,
+    StoreTimeout,
+    TemporarilyUnavailable,
+    Unavailable,
+    WrongLastSequence,
+)
 
 __all__ = [
+    "JS",
     "StoredMsg",
+    "translate",
+    "translate_api_reply",
     "connect",
     "nats_errors",
     "parse_nats_time",
@@ -37,7 +50,6 @@ __all__ = [
     "direct_first_at_or_after",
     "direct_at",
     "stream_last_seq",
-    "replay",
 ]
 
 log = logging.getLogger("ledger.nats")
@@ -86,42 +98,100 @@ def format_up_to(instant: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "999Z"
 
 
+class JS(IntEnum):
+    """The JetStream error codes (``err_code``) this project acts on, by what they mean."""
+
+    WRONG_LAST_SEQUENCE = 10071  # CAS lost, single node ("wrong last sequence: <n>")
+    WRONG_LAST_SEQUENCE_CLUSTERED = 10164  # CAS lost on a replicated stream (nats-py's KV: same)
+    STREAM_NOT_FOUND = 10059
+    INSUFFICIENT_RESOURCES = 10023  # the server's JetStream limits are reached
+    MEMORY_RESOURCES_EXCEEDED = 10028
+    STORAGE_RESOURCES_EXCEEDED = 10047  # max_file_store reached: "insufficient storage resources"
+    CLUSTER_NOT_AVAILABLE = 10008  # "JetStream system temporarily unavailable" (no meta leader)
+    TEMPORARILY_UNAVAILABLE = 10163  # clustered only: the stream cannot take the request now
+
+
+WRONG_LAST_SEQUENCE_CODES = frozenset({JS.WRONG_LAST_SEQUENCE, JS.WRONG_LAST_SEQUENCE_CLUSTERED})
+STORE_FULL_CODES = frozenset(
+    {JS.INSUFFICIENT_RESOURCES, JS.MEMORY_RESOURCES_EXCEEDED, JS.STORAGE_RESOURCES_EXCEEDED}
+)
+RETRYABLE_CODES = frozenset({JS.CLUSTER_NOT_AVAILABLE, JS.TEMPORARILY_UNAVAILABLE})
+
+# Not answered now, answered soon: a leader election, a reconnect to another node.
+_TEMPORARY = (
+    nats.js.errors.NoStreamResponseError,  # js.publish: "no response from stream"
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+)
+_UNREACHABLE = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.NoServersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.errors.UnexpectedEOF,
+    ConnectionError,
+    OSError,
+)
+
+
+def _actual_seq(description: str | None) -> int | None:
+    """``wrong last sequence: 42`` -> 42 (None when the server did not say)."""
+    tail = (description or "").rsplit(":", 1)[-1].strip()
+    return int(tail) if tail.isdigit() else None
+
+
+def translate(exc: BaseException, what: str) -> LedgerError:
+    """The project's error for a nats-py (or socket) exception raised while doing ``what``."""
+    if isinstance(exc, LedgerError):
+        return exc
+    if isinstance(exc, TimeoutError | nats.errors.TimeoutError):
+        return StoreTimeout(f"NATS did not answer in time ({what})")
+    if isinstance(exc, nats.js.errors.APIError):
+        return _translate_api(exc, what)
+    if isinstance(exc, _TEMPORARY):
+        return TemporarilyUnavailable(f"JetStream is not answering yet ({what}): {type(exc).__name__}")
+    if isinstance(exc, _UNREACHABLE):
+        return Unavailable(f"NATS is unavailable ({what}): {type(exc).__name__}")
+    if isinstance(exc, nats.errors.Error):
+        return Unavailable(f"NATS error ({what}): {exc}")
+    raise TypeError(f"not a NATS error: {exc!r}")
+
+
+def _translate_api(exc: nats.js.errors.APIError, what: str) -> LedgerError:
+    code, text = exc.err_code, exc.description or ""
+    if code in WRONG_LAST_SEQUENCE_CODES:
+        return WrongLastSequence(f"{text} ({what}, code {code})", actual=_actual_seq(text))
+    if isinstance(exc, nats.js.errors.NotFoundError):
+        return NotFound(f"not found ({what})")
+    if code == JS.STREAM_NOT_FOUND:
+        return Unavailable(f"stream does not exist ({what}); run `python -m ledger streams apply`")
+    if code in STORE_FULL_CODES:
+        return Unavailable(f"JetStream cannot store more ({what}): {text}")
+    if code in RETRYABLE_CODES or exc.code == 503:
+        # 503 without a code we know: JetStream's "temporarily unavailable" family, not storage.
+        return TemporarilyUnavailable(f"JetStream is temporarily unavailable ({what}): {text} (code {code})")
+    return LedgerError(f"JetStream refused {what}: {text} (code {code})")
+
+
+def translate_api_reply(error: dict[str, Any], what: str) -> LedgerError:
+    """The project's error for the ``error`` object of a raw JetStream API reply."""
+    try:
+        nats.js.errors.APIError.from_error(dict(error))  # raises the class nats-py would
+    except nats.js.errors.APIError as exc:
+        return _translate_api(exc, what)
+    return LedgerError(f"JetStream refused {what}: {error}")
+
+
 @contextlib.contextmanager
 def nats_errors(what: str) -> Iterator[None]:
-    """Translate nats-py exceptions raised inside the block."""
+    """Translate nats-py exceptions raised inside the block (``translate``)."""
     try:
         yield
     except LedgerError:
         raise
-    except (TimeoutError, nats.errors.TimeoutError):
-        raise StoreTimeout(f"NATS did not answer in time ({what})") from None
-    except nats.js.errors.NotFoundError:
-        raise NotFound(f"not found ({what})") from None
-    except nats.js.errors.ServiceUnavailableError:
-        raise Unavailable(f"JetStream is unavailable ({what})") from None
-    except nats.js.errors.APIError as exc:
-        if exc.err_code == 10059:
-            raise Unavailable(
-                f"stream does not exist ({what}); run `python -m ledger streams apply`"
-            ) from None
-        if exc.err_code in (10047, 10023) or (exc.code == 503):
-            raise Unavailable(f"JetStream cannot store more ({what}): {exc.description}") from None
-        raise LedgerError(f"JetStream refused {what}: {exc.description} (code {exc.err_code})") from None
-    except (
-        nats.errors.NoRespondersError,
-        nats.errors.ConnectionClosedError,
-        nats.errors.ConnectionDrainingError,
-        nats.errors.ConnectionReconnectingError,
-        nats.errors.NoServersError,
-        nats.errors.OutboundBufferLimitError,
-        nats.errors.StaleConnectionError,
-        nats.errors.UnexpectedEOF,
-        ConnectionError,
-        OSError,
-    ) as exc:
-        raise Unavailable(f"NATS is unavailable ({what}): {type(exc).__name__}") from None
-    except nats.errors.Error as exc:
-        raise Unavailable(f"NATS error ({what}): {exc}") from None
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        raise translate(exc, what) from None
 
 
 async def _quiet_error_cb(exc: Exception) -> None:
@@ -273,35 +343,3 @@ async def stream_last_seq(nc: NATS, stream: str) -> int:
     with nats_errors("stream info"):
         info = await nc.jetstream().stream_info(stream)
     return int(info.state.last_seq)
-
-
-async def replay(
-    nc: NATS,
-    stream: str,
-    subject: str,
-    *,
-    start_seq: int | None = None,
-    stop_seq: int | None = None,
-    timeout: float = 5.0,
-) -> AsyncIterator[StoredMsg]:
-    """Stored messages on ``subject`` (wildcards allowed) in order, from ``start_seq`` (default 1)
-    up to ``stop_seq`` (default: the stream's last sequence when the replay starts).
-
-    A replay, not a watch: it ends. Built on ``ledger.watch.StreamWatcher``.
-    """
-    from .watch import StreamWatcher  # watch builds on this module
-
-    if stop_seq is None:
-        stop_seq = await stream_last_seq(nc, stream)
-    first = max(start_seq or 1, 1)
-    if stop_seq == 0 or first > stop_seq:
-        return
-    settings = LedgerSettings(stream=stream, request_timeout=timeout)
-    watcher = StreamWatcher(nc, settings, subject, after_seq=first - 1)
-    async with contextlib.aclosing(watcher.__aiter__()) as items:
-        async for msg in items:
-            if msg is None or msg.seq > stop_seq:
-                return  # caught up: everything up to stop_seq was delivered
-            yield msg
-            if msg.seq >= stop_seq:
-                return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UsageError
 from .validate import Limits
@@ -32,6 +32,9 @@ class LedgerSettings(BaseModel):
     secrets_policy: bool = True
     connect_timeout: float = 2.0
     request_timeout: float = 5.0
+    # How long one append may keep retrying through a leader election or a reconnect (same
+    # Nats-Msg-Id, same expected sequence) before it answers "unavailable, may be stored".
+    write_deadline: float = Field(default=10.0, gt=0, le=300)
 
     ENV: ClassVar[dict[str, str]] = {
         "nats_url": "NATS_URL",
@@ -42,6 +45,7 @@ class LedgerSettings(BaseModel):
         "max_depth": "LEDGER_MAX_DEPTH",
         "secrets_policy": "LEDGER_SECRETS_POLICY",
         "request_timeout": "LEDGER_REQUEST_TIMEOUT",
+        "write_deadline": "LEDGER_WRITE_DEADLINE",
     }
 
     @classmethod

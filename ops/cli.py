@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not create the example service (polygon-historical-downloader)")
     up.add_argument("--ready-timeout", type=float, default=90.0, metavar="S",
                     help="seconds to wait for the API to be ready (default 90)")
+    up.add_argument("--cluster", type=int, metavar="N",
+                    help="run NATS as a local N-node cluster (N >= 3; LEDGER_NATS_PORT: the first "
+                         "node's port) with the stream at 3 replicas, to try failover on one machine")
 
     streams = sub.add_parser("streams", help="manage the JetStream stream(s) of streams.yaml")
     streams_sub = streams.add_subparsers(dest="action", required=True, metavar="ACTION")

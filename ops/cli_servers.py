@@ -27,7 +27,8 @@ __all__ = ["cmd_up", "cmd_streams_apply", "cmd_projector", "cmd_api_serve", "run
 
 def cmd_up(ctx: CliContext, args: argparse.Namespace) -> int:
     settings = StackSettings.from_env(ctx.environ)
-    options = UpOptions(auth=args.auth, seed=args.seed, ready_timeout=args.ready_timeout)
+    options = UpOptions(auth=args.auth, seed=args.seed, ready_timeout=args.ready_timeout,
+                        cluster=getattr(args, "cluster", None) or 0)
     return run_up(settings, options, ctx.out.console, ctx.environ)
 
 

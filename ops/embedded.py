@@ -60,8 +60,11 @@ class NatsServer:
     """A private ``nats-server -js`` with the shipped config on a loopback port."""
 
     def __init__(self, store_dir: str | Path, port: int | None = None, monitor_port: int | None = None,
-                 *, config: str | Path | None = SHIPPED_NATS_CONF, log_file: str | Path | None = None):
+                 *, config: str | Path | None = SHIPPED_NATS_CONF, log_file: str | Path | None = None,
+                 name: str = "config-ledger-1", cluster_args: list[str] | None = None):
         self.store_dir = Path(store_dir)
+        self.name = name  # server_name (-n): distinct per node of a cluster
+        self.cluster_args = cluster_args or []  # --cluster_name/--cluster/--routes (ops.nats_cluster)
         self._auto_ports = port is None and monitor_port is None
         self.port = port or free_port()
         self.monitor_port = monitor_port or free_port()
@@ -91,7 +94,7 @@ class NatsServer:
         if self.config:
             cmd += ["-c", str(self.config)]
         cmd += ["-js", "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
-                "-sd", str(self.store_dir)]
+                "-sd", str(self.store_dir), "-n", self.name, *self.cluster_args]
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()

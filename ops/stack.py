@@ -43,6 +43,7 @@ from ledger.__main__ import streams_apply
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
 from ledger.settings import settings_error
 from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
+from ops.nats_cluster import NatsCluster
 
 from .cli_http import AdminApi
 from .cli_procs import StackLock, stop_leftovers
@@ -115,6 +116,7 @@ class UpOptions:
     auth: bool = False
     seed: bool = True
     ready_timeout: float = 90.0
+    cluster: int = 0  # 0: one embedded nats-server; N >= 3: a local N-node cluster, the stream at R3
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class Endpoints:
     embedded_nats: bool
     embedded_pg: bool
     streams_file: Path
+    replicas: int | None = None  # the stream's replicas when up runs a cluster
 
 
 def default_streams_file() -> Path:
@@ -146,7 +149,7 @@ def run_up(settings: StackSettings, options: UpOptions, console: Console,
             stop_leftovers(leftovers)
         with _interrupts_as_keyboard_interrupt(), contextlib.ExitStack() as servers:
             try:
-                endpoints = _start_servers(settings, data_dir, lock, servers, console)
+                endpoints = _start_servers(settings, data_dir, lock, servers, console, options.cluster)
                 code = asyncio.run(_serve(settings, options, endpoints, data_dir, lock, console, environ))
                 _terminate_interrupts()  # closing the loop reset SIGTERM to "die at once"
             except KeyboardInterrupt:
@@ -192,11 +195,13 @@ def _check_reachable_by_postgres(data_dir: Path) -> None:
 
 
 def _start_servers(settings: StackSettings, data_dir: Path, lock: StackLock,
-                   servers: contextlib.ExitStack, console: Console) -> Endpoints:
+                   servers: contextlib.ExitStack, console: Console, cluster: int = 0) -> Endpoints:
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     nats_url = settings.nats_url
-    if nats_url is None:
+    if cluster:
+        nats_url = _start_cluster(settings, data_dir, lock, servers, console, cluster)
+    elif nats_url is None:
         nats = NatsServer(data_dir / "nats", port=settings.nats_port, log_file=logs / "nats.log")
         with console.status(f"starting NATS on port {nats.port}…"):
             try:
@@ -223,8 +228,36 @@ def _start_servers(settings: StackSettings, data_dir: Path, lock: StackLock,
         _create_database(pg)
         database_url = pg.url(DATABASE_NAME)
         console.print(f"[green]✓[/] PostgreSQL  {database_url}  (data {pg.data_dir}, log {pg.log_file})")
+    assert nats_url is not None
     return Endpoints(nats_url, database_url, settings.nats_url is None, settings.database_url is None,
-                     default_streams_file())
+                     default_streams_file(), replicas=3 if cluster else None)
+
+
+def _start_cluster(settings: StackSettings, data_dir: Path, lock: StackLock,
+                   servers: contextlib.ExitStack, console: Console, size: int) -> str:
+    """``up --cluster N``: N nats-server nodes on loopback (``ops.nats_cluster``), for trying
+    failover on one machine: kill -9 one (its pid is in the log) and watch writes carry on."""
+    if settings.nats_url is not None:
+        raise UsageError("--cluster starts its own NATS nodes: unset NATS_URL")
+    if size < 3:
+        raise UsageError("--cluster needs at least 3 nodes (a majority must survive a node loss)")
+    ports = [settings.nats_port + i for i in range(size)] if settings.nats_port else None
+    cluster = NatsCluster(data_dir / "nats-cluster", size, ports=ports, log_dir=data_dir / "logs")
+    with console.status(f"starting a {size}-node NATS cluster…"):
+        try:
+            for node in cluster.nodes:
+                node.start()
+            cluster.wait_meta_leader()
+        finally:
+            for node in reversed(cluster.nodes):
+                if node.proc is not None:
+                    servers.callback(_stop_server, console, lock, node.name, node.stop)
+                    lock.record(node.name, node.proc.pid, group=True)
+    for node in cluster.nodes:
+        pid = node.proc.pid if node.proc else "?"
+        console.print(f"[green]✓[/] NATS {node.name:<7}{node.url}  (pid {pid}, data {node.store_dir}, "
+                      f"log {node.log_file})")
+    return cluster.url
 
 
 def _stop_server(console: Console, lock: StackLock, name: str, stop: Callable[[], None]) -> None:
@@ -350,7 +383,7 @@ def _child_env(environ: Mapping[str, str], settings: StackSettings, endpoints: E
 async def _provision(endpoints: Endpoints, env: Mapping[str, str], console: Console) -> None:
     streams_file = endpoints.streams_file
     with contextlib.redirect_stdout(_ConsoleWriter(console)):
-        await streams_apply(str(streams_file), nats_url=endpoints.nats_url)
+        await streams_apply(str(streams_file), nats_url=endpoints.nats_url, replicas=endpoints.replicas)
     await _migrate(env)
     console.print("[green]✓[/] streams applied, migrations run")
 

@@ -15,9 +15,13 @@ Consumer choice — an ephemeral **pull consumer** with ``AckPolicy.NONE``, star
   fills one while the projector handles the other.
 
 Continuity is checked on every message: the consumer sequence must go up by exactly one (a lost
-delivery), and silence while a pull is waiting (no message, no idle heartbeat for 3 s), a
-deleted consumer (NATS restarted: the consumer lived in memory) or "no responders" re-create the
-consumer from the next stream sequence. A NATS server that stays away raises ``Unavailable``.
+delivery), and silence while a pull is waiting (no message, no idle heartbeat for
+``ledger.consumer.silence_limit``: the server holding the consumer died, maybe while we are
+connected to another node of the cluster), a deleted consumer (NATS restarted: the consumer lived
+in memory) or "no responders" re-create the consumer from the next stream sequence, retried in
+place while NATS cannot (a leader election) and logged once when it is back. The consumer is
+made by ``ledger.consumer``, as the client's and the API's. A NATS server that stays away for
+``outage_limit`` seconds raises ``Unavailable``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,12 +37,19 @@ from typing import Any
 
 import orjson
 from nats.aio.client import Client as NATS
-from nats.js import api as js_api
 
 from ledger import nats_io
+from ledger.consumer import (
+    HEARTBEAT,
+    Recovery,
+    ack_fields,
+    create_consumer,
+    delete_consumer,
+    ephemeral_config,
+    silence_limit,
+)
 from ledger.errors import LedgerError, NotFound, Unavailable
-from ledger.nats_io import StoredMsg, nats_errors, parse_nats_time
-from ledger.watch import ack_fields
+from ledger.nats_io import JS, StoredMsg, nats_errors, parse_nats_time
 
 from .errors import EventMismatch, StreamRegression
 
@@ -75,11 +87,12 @@ async def stream_head(nc: NATS, stream: str, *, timeout: float = 5.0) -> StreamH
         raise LedgerError(f"stream info for {stream}: unreadable reply") from None
     error = body.get("error")
     if error:
-        if error.get("err_code") == 10059:
+        if error.get("err_code") == JS.STREAM_NOT_FOUND:
             raise Unavailable(
                 f"stream {stream} does not exist on this NATS server; run `python -m ledger streams apply`"
             )
-        raise Unavailable(f"stream info for {stream} failed: {error.get('description')} ({error.get('code')})")
+        exc = nats_io.translate_api_reply(error, f"stream info for {stream}")
+        raise exc if isinstance(exc, Unavailable) else Unavailable(exc.message)
     state = body.get("state") or {}
     last_seq = int(state.get("last_seq") or 0)
     last_ts = state.get("last_ts")
@@ -123,8 +136,9 @@ class StreamReader:
         high_water: int = 5000,
         pull_size: int = 1000,
         expires: float = 5.0,
-        idle_heartbeat: float = 1.0,
+        idle_heartbeat: float = HEARTBEAT,
         anchor: tuple[int, bytes] | None = None,
+        outage_limit: float = 30.0,
     ) -> None:
         if pull_size < 1 or high_water < pull_size:
             raise ValueError("pull_size must be between 1 and high_water")
@@ -153,6 +167,9 @@ class StreamReader:
         # have come back with another store, and a new history must not continue the old one.
         self._anchor = anchor
         self.restarts = 0  # consumers re-created (for logs and tests)
+        self._deleting: set[asyncio.Task[None]] = set()
+        self.recovery = Recovery(log, f"projector reader of {subject}")
+        self._outage_limit = outage_limit
 
     @property
     def next_seq(self) -> int:
@@ -165,6 +182,8 @@ class StreamReader:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stop_consumer()
+        if self._deleting:
+            await asyncio.wait(set(self._deleting))
 
     async def batch(self, max_events: int, max_delay: float) -> list[Delivered]:
         """Up to ``max_events`` messages, waiting at most ``max_delay`` s after the first arrived.
@@ -208,14 +227,23 @@ class StreamReader:
         now = loop.time()
         while self._pulls and self._pulls[0].deadline < now:
             self._pulls.popleft()  # expired without a 408 (lost with a server restart)
-        if self._broken is None and self._pulls and now - self._last_activity > 3 * self._heartbeat:
+        if self._broken is None and self._pulls and now - self._last_activity > silence_limit(self._heartbeat):
             self._broken = f"no message and no heartbeat for {now - self._last_activity:.1f}s"
         if self._broken is not None:
+            self.recovery.lost(self._broken)
             log.info("re-creating the stream consumer at sequence %d: %s", self._next, self._broken)
             self.restarts += 1
             await self._stop_consumer()
-            await self._check_anchor()
-            await self._start_consumer()
+            try:
+                await self._check_anchor()
+                await self._start_consumer()
+            except Unavailable as exc:
+                lost_at = self.recovery.lost_at or time.monotonic()
+                if time.monotonic() - lost_at > self._outage_limit:
+                    raise
+                self._broken = f"{self.recovery.why}; then {exc.message}"
+                return  # batch() waits a heartbeat and tries again (a leader election, a reconnect)
+            self.recovery.recovered(self._next)
         while len(self._pulls) < 2:
             room = self._high - len(self._buf) - sum(p.remaining for p in self._pulls)
             if room < min(self._pull_size, self._high // 2):
@@ -243,14 +271,14 @@ class StreamReader:
         if self._anchor is None:
             return
         seq, data = self._anchor
-        head = await stream_head(self._nc, self._stream)
+        head = await stream_head(self._nc, self._stream, timeout=2.0)
         if head.last_seq < seq:
             raise StreamRegression(
                 f"stream regression: stream {self._stream} now ends at sequence {head.last_seq}, "
                 f"behind sequence {seq} already read",
                 seq=seq,
             )
-        found = await message_at(self._nc, self._stream, self._subject, seq)
+        found = await message_at(self._nc, self._stream, self._subject, seq, timeout=2.0)
         if found is None or found.seq != seq or found.data != data:
             raise EventMismatch(
                 f"different event at an applied sequence: the message at sequence {seq} changed "
@@ -264,22 +292,14 @@ class StreamReader:
         self._broken = None
         self._pulls.clear()
         self._consumer_seq = 0
-        config = js_api.ConsumerConfig(  # a fresh one each time: nats-py mutates it
-            deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self._next,
-            ack_policy=js_api.AckPolicy.NONE,
-            filter_subject=self._subject,
-            max_deliver=1,
-            mem_storage=True,
-            num_replicas=1,
-            inactive_threshold=60.0,  # survives a PostgreSQL outage of a minute without pulls
-        )
-        with nats_errors("create the stream consumer"):
-            info = await self._js.add_consumer(self._stream, config)
+        # inactive_threshold: survives a PostgreSQL outage of a minute without pulls.
+        config = ephemeral_config(self._subject, after_seq=self._next - 1, inactive_threshold=60.0)
+        info = await create_consumer(self._js, self._stream, config)
 
-            async def on_msg(msg: Any) -> None:
-                self._on_msg(gen, msg)
+        async def on_msg(msg: Any) -> None:
+            self._on_msg(gen, msg)
 
+        with nats_errors("subscribe to the stream consumer's inbox"):
             self._inbox_sub = await self._nc.subscribe(self._nc.new_inbox(), cb=on_msg)
         self._consumer = info.name
         self._last_activity = asyncio.get_running_loop().time()
@@ -293,8 +313,11 @@ class StreamReader:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         if name is not None and self._nc.is_connected:
-            with contextlib.suppress(Exception):
-                await self._js.delete_consumer(self._stream, name)
+            # In the background: on a dead node the delete waits out its timeout, and the
+            # replacement consumer must not wait for it.
+            task = asyncio.create_task(delete_consumer(self._js, self._stream, name))
+            self._deleting.add(task)
+            task.add_done_callback(self._deleting.discard)
 
     def _on_msg(self, gen: int, msg: Any) -> None:
         if gen != self._gen:

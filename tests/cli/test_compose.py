@@ -16,7 +16,6 @@ from ops.embedded import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 CORE = {"nats", "postgres", "projector", "api"}
-CLUSTER_NODES = {"nats-1", "nats-2", "nats-3"}
 
 
 def compose_client() -> list[str] | None:
@@ -71,8 +70,9 @@ def test_default_services_have_healthchecks_volumes_and_healthy_dependencies() -
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
     assert {"nats-data", "pg-data"} <= set(doc["volumes"])
     # JetStream with the shipped config (sync_interval: always), listening for the other containers
-    command = services["nats"]["command"]
+    command = node_argv(services["nats"], {})
     assert "-js" in command and "/app/nats-server.conf" in command and "0.0.0.0" in command
+    assert "--routes" not in command  # alone unless cluster.env says otherwise
     # the app services start only on healthy servers and a provisioned stream
     for name in ("projector", "api"):
         deps = services[name]["depends_on"]
@@ -93,20 +93,74 @@ def test_every_named_volume_is_declared_and_every_declared_one_used() -> None:
     assert used == set(doc["volumes"])
 
 
-def test_cluster_profile_is_three_nats_nodes_and_a_replicas_3_stream() -> None:
+def cluster_env() -> dict[str, str]:
+    """cluster.env, as `docker compose --env-file cluster.env` reads it."""
+    env = {}
+    for line in (REPO_ROOT / "cluster.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip()
+    return env
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of ``${VAR:-default}`` / ``${VAR}`` / ``$$`` (what we use)."""
+    def one(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(3) or ""
+        return env.get(name) or default
+    out = re.sub(r"(?<!\$)\$\{([A-Z_]+)(:-([^}]*))?\}", one, value)
+    return out.replace("$$", "$")
+
+
+def node_argv(service: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """The nats-server argv a node's ``sh -c`` command runs, with the environment compose gives it."""
+    command = service["command"]
+    assert command[:2] == ["sh", "-c"] and command[2].startswith("exec nats-server ")
+    script = interpolate(command[2], env).replace("exec nats-server", 'printf "%s\\n" nats-server', 1)
+    node_env = {k: interpolate(str(v), env) for k, v in service.get("environment", {}).items()}
+    result = subprocess.run(["sh", "-c", script], env={"PATH": "/usr/bin:/bin", **node_env},
+                            capture_output=True, text=True, check=True)
+    return result.stdout.splitlines()
+
+
+def test_cluster_profile_is_three_named_routed_nodes() -> None:
     services = load()["services"]
-    cluster = {name for name, s in services.items() if in_profile(s, "cluster")}
-    assert CLUSTER_NODES | {"streams"} <= cluster
-    for node in CLUSTER_NODES:
-        command = " ".join(services[node]["command"])
-        assert f"-n {node}" in command and "--cluster_name config-ledger" in command
-        assert all(f"nats://{n}:6222" in command for n in CLUSTER_NODES)
-        assert services[node]["healthcheck"]["test"]
-    streams = services["streams"]
-    assert streams["command"][:5] == ["python", "-m", "ledger", "streams", "apply"]
-    assert streams["command"][-2:] == ["--replicas", "3"]
-    assert all(f"nats://{n}:4222" in streams["environment"]["NATS_URL"] for n in CLUSTER_NODES)
-    assert {services["streams"]["depends_on"][n]["condition"] for n in CLUSTER_NODES} == {"service_healthy"}
+    env = cluster_env()
+    nodes = ["nats", "nats-2", "nats-3"]
+    assert {"nats-2", "nats-3"} <= {n for n, s in services.items() if in_profile(s, "cluster")}
+    names = set()
+    for node in nodes:
+        argv = node_argv(services[node], env)
+        names.add(argv[argv.index("-n") + 1])
+        assert argv[argv.index("--cluster_name") + 1] == "config-ledger"
+        routes = argv[argv.index("--routes") + 1].split(",")
+        assert sorted(routes) == sorted(f"nats://{n}:6222" for n in nodes)
+        assert "-c" in argv and "/app/nats-server.conf" in argv and services[node]["healthcheck"]["test"]
+    assert len(names) == 3, f"server names must differ in a cluster: {names}"
+    # ... which the shared config file must then not fix
+    assert not re.search(r"^\s*server_name", (REPO_ROOT / "nats-server.conf").read_text(), re.M)
+    # the auditor port (replay, verify from the host) is on a cluster member
+    assert any(p.endswith(":4222") for p in services["nats"]["ports"])
+
+
+def test_init_applies_the_stream_where_the_apps_connect_with_three_replicas_on_the_cluster() -> None:
+    services = load()["services"]
+    init = services["init"]
+    for env, url, replicas in (({}, "nats://nats:4222", "1"),
+                               (cluster_env(), "nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222", "3")):
+        resolved = {k: interpolate(str(v), env) for k, v in init["environment"].items()}
+        assert resolved["NATS_URL"] == url
+        for app in ("projector", "api"):
+            assert interpolate(services[app]["environment"]["NATS_URL"], env) == url
+        script = interpolate(init["command"][2], env).replace("python -m", "echo python -m")
+        out = subprocess.run(["sh", "-c", script], env={"PATH": "/usr/bin:/bin", **resolved},
+                             capture_output=True, text=True, check=True).stdout
+        assert f"streams apply --file /app/streams.yaml --replicas {replicas}" in out
+        assert "projector migrate" in out
+    deps = init["depends_on"]
+    assert deps["nats"]["condition"] == "service_healthy"
+    assert all(deps[n]["condition"] == "service_healthy" and deps[n]["required"] is False
+               for n in ("nats-2", "nats-3"))
 
 
 def test_no_secret_is_written_in_compose() -> None:

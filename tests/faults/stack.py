@@ -17,10 +17,12 @@ import asyncpg
 import nats
 
 from ledger import LedgerSettings
-from ops.embedded import REPO_ROOT, NatsServer
 from ledger.event import Event
-from ledger.nats_io import StoredMsg, replay, stream_last_seq
+from ledger.nats_io import StoredMsg, stream_last_seq
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
+from ledger.watch import replay
+from ops.embedded import REPO_ROOT, NatsServer
+from ops.nats_cluster import NatsCluster
 from tests.support.waiting import wait_for
 
 from .history import StreamEvent
@@ -31,17 +33,22 @@ __all__ = ["Stack", "provision", "read_stream_msgs", "to_stream_events", "projec
 SETTINGS = LedgerSettings()  # the stack runs with the defaults: CONFIG_LEDGER, config.events.>
 
 
-def stream_spec() -> StreamsFile:
-    return load_streams_file(REPO_ROOT / "streams.yaml")
+def stream_spec(replicas: int | None = None) -> StreamsFile:
+    return load_streams_file(REPO_ROOT / "streams.yaml", replicas=replicas)
 
 
-async def provision(nats_url: str, timeout: float = 15.0) -> None:
+def servers(nats_url: str) -> list[str]:
+    """``nats://a,nats://b`` (a cluster) -> the list nats-py takes."""
+    return [u.strip() for u in nats_url.split(",") if u.strip()]
+
+
+async def provision(nats_url: str, timeout: float = 15.0, replicas: int | None = None) -> None:
     """Apply streams.yaml (idempotent), retrying while the server comes up."""
 
     async def attempt() -> bool:
-        nc = await nats.connect(nats_url, connect_timeout=1, max_reconnect_attempts=0)
+        nc = await nats.connect(servers(nats_url), connect_timeout=1, max_reconnect_attempts=0)
         try:
-            await apply_streams(nc.jetstream(timeout=3), stream_spec())
+            await apply_streams(nc.jetstream(timeout=3), stream_spec(replicas))
             return True
         finally:
             await nc.close()
@@ -61,7 +68,7 @@ async def migrate_db(database_url: str) -> None:
 
 async def read_stream_msgs(nats_url: str, settings: LedgerSettings = SETTINGS) -> list[StoredMsg]:
     """Every stored message of the ledger stream, in order."""
-    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=3)
+    nc = await nats.connect(servers(nats_url), connect_timeout=2, max_reconnect_attempts=3)
     try:
         last = await stream_last_seq(nc, settings.stream)
         out = [m async for m in replay(nc, settings.stream, settings.subject_wildcard, stop_seq=last)]
@@ -142,9 +149,10 @@ class Stack:
     """nats-server + database + projector + API processes for one scenario."""
 
     procs: ProcGroup
-    nats: NatsServer
+    nats: NatsServer | NatsCluster  # anything with .url (a cluster's lists every node)
     database_url: str
     work_dir: Path
+    replicas: int | None = None  # the stream's replicas (3 on a cluster); None: streams.yaml's
     projector: Proc | None = None
     api: Proc | None = None
     api_nats_url: str | None = None  # the URL the API connects to (a chaos proxy, maybe)
@@ -160,7 +168,7 @@ class Stack:
 
     async def provision(self) -> None:
         """streams.yaml on NATS, migrations on PostgreSQL (what an operator runs before start)."""
-        await provision(self.nats.url)
+        await provision(self.nats.url, replicas=self.replicas)
         await migrate_db(self.database_url)
 
     def start_projector(self, env: dict[str, str] | None = None) -> Proc:
