@@ -52,12 +52,13 @@ async def serve(settings: ApiSettings, *, ready: asyncio.Event | None = None) ->
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = ApiSettings.from_env(environ if environ is not None else os.environ)
+        settings = ApiSettings.from_env(environ)
         asyncio.run(serve(settings))
     except Unavailable as exc:
         log.error("cannot start: %s", exc)

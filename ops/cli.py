@@ -18,7 +18,7 @@ from typing import IO, Any, NoReturn
 
 from ledger.errors import LedgerError
 
-from . import cli_admin, cli_audit, cli_servers
+from . import cli_admin, cli_audit, cli_servers, cli_settings
 from .cli_context import DEFAULT_API_URL, DEFAULT_NATS_URL, CliContext
 from .cli_exit import EPILOG, ExitCode, exit_code_for
 from .cli_render import Output
@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "verify hash chains and version continuity on the stream (exit 1 if broken)",
                      nats_opts, json_opt)
     verify.add_argument("service", nargs="?", help="one service (default: every service)")
+
+    cli_settings.register(command, sub, json_opt)
     return parser
 
 
@@ -211,13 +213,18 @@ def main(
     out = Output(stdout, stderr, json_mode=getattr(args, "json", False),
                  color=False if environ.get("NO_COLOR") else None,
                  width=int(columns) if columns.isdigit() else None)
+    try:
+        settings = cli_settings.CliSettings.from_env(environ, layers=[cli_settings.flags_layer(args)])
+    except LedgerError as exc:
+        out.error(exc.message)
+        return exit_code_for(exc)
     ctx = CliContext(
         environ=environ,
         out=out,
         stdin=stdin or sys.stdin.buffer,
-        api_url=getattr(args, "url", None) or environ.get("CONFIG_LEDGER_URL") or DEFAULT_API_URL,
-        token=getattr(args, "token", None) or environ.get("CONFIG_LEDGER_TOKEN") or None,
-        nats_url=getattr(args, "nats_url", None) or environ.get("NATS_URL") or DEFAULT_NATS_URL,
+        api_url=settings.api_url,
+        token=settings.token,
+        nats_url=settings.nats_url,
     )
     try:
         result = args.handler(ctx, args)

@@ -30,23 +30,22 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
 from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
-from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
-from ledger.settings import settings_error
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 
 from .cli_http import AdminApi
 from .cli_procs import StackLock, stop_leftovers
 from .cli_supervisor import Child, ChildExited, ChildSpec, Supervisor
+from .stack_settings import StackSettings
 
 __all__ = ["StackSettings", "UpOptions", "run_up", "default_streams_file", "EXAMPLE_SERVICE", "EXAMPLE_CONFIG"]
 
@@ -60,55 +59,6 @@ DATABASE_NAME = "config_ledger"
 # python -m projector exits with this code when it stops on a diverged stream (fail-stop).
 PROJECTOR_FAIL_STOP_EXIT = 4
 USAGE_EXIT = 2
-
-_TRUE = {"1", "true", "yes", "on"}
-
-
-class StackSettings(BaseModel):
-    """Where ``up`` keeps its data and which servers and ports it uses (from the environment)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    data_dir: Path = Path(".ledger-data")
-    nats_url: str | None = None
-    database_url: str | None = None
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(7000, ge=1, le=65535)
-    nats_port: int | None = Field(None, ge=1, le=65535)
-    pg_port: int | None = Field(None, ge=1, le=65535)
-    auth: bool = False
-    external_tokens: bool = False  # API_TOKENS_FILE / API_TOKENS given: use them, generate none
-
-    ENV: ClassVar[dict[str, str]] = {
-        "data_dir": "LEDGER_DATA_DIR",
-        "nats_url": "NATS_URL",
-        "database_url": "DATABASE_URL",
-        "api_host": "API_HOST",
-        "api_port": "API_PORT",
-        "nats_port": "LEDGER_NATS_PORT",
-        "pg_port": "LEDGER_PG_PORT",
-    }
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> StackSettings:
-        values: dict[str, Any] = {f: environ[v] for f, v in cls.ENV.items() if environ.get(v)}
-        values["auth"] = environ.get("API_AUTH", "").strip().lower() in _TRUE
-        values["external_tokens"] = bool(environ.get("API_TOKENS_FILE") or environ.get("API_TOKENS"))
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            raise settings_error(exc, cls.ENV) from None
-
-    @property
-    def probe_host(self) -> str:
-        """Where to reach the API from this machine (a wildcard address is reached on loopback)."""
-        return "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
-
-    @property
-    def api_url(self) -> str:
-        host = f"[{self.probe_host}]" if ":" in self.probe_host else self.probe_host
-        return f"http://{host}:{self.api_port}"
-
 
 @dataclass(frozen=True)
 class UpOptions:
