@@ -8,6 +8,8 @@ pydantic are imported.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -103,3 +105,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_WHERE})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``projector.rebuild`` / ``projector.migrate`` the functions of the same name.
+
+    Importing the submodule ``projector.rebuild`` binds it on the package (import system rule);
+    with lazy names that would shadow the function. The submodules stay in ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
+            globals().pop(name, None)  # resolved again, as the function, by __getattr__
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
