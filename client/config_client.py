@@ -103,9 +103,11 @@ class ConfigClient:
             "client.stream_startup_timeout": stream_startup_timeout,
         }
         explicit: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
-        if nats_url is not None:
-            explicit["nats.url"] = nats_url or None  # "": off, whatever $NATS_URL says
+        if nats_url:
+            explicit["nats.url"] = nats_url
         settings = ClientSettings.from_env(environ, layers=[explicit_layer(explicit)]).with_lkg_default(environ)
+        if nats_url == "":  # the stream off, whatever $NATS_URL says
+            settings = settings.model_copy(update={"nats_url": None})
         if ledger_settings is not None:
             settings = settings.model_copy(update={"ledger": ledger_settings})
         self.settings: ClientSettings = settings
