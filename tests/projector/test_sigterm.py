@@ -8,15 +8,15 @@ as ``python -m projector run`` would (``runpy``). No timing is involved.
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 
 import pytest
 
-from projector import ProjectorSettings
 from ops.embedded import REPO_ROOT
+from projector import ProjectorSettings
 
-from .helpers import env_for, wait_exit
+from .helpers import env_for
 
 _CHILD = """
 import importlib.abc, os, runpy, signal, sys
@@ -46,20 +46,17 @@ runpy.run_module("projector", run_name="__main__", alter_sys=True)
     ],
 )
 async def test_sigterm_while_importing_exits_0(projector_settings: ProjectorSettings, module: str) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, module],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, module,
         env=env_for(projector_settings),
         cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
-        code = await wait_exit(proc, timeout=30)
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-    assert code == 0, stderr
+            await proc.wait()
+    assert proc.returncode == 0, stderr.decode(errors="replace")
