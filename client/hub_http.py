@@ -10,7 +10,8 @@ CLI (``ops.cli_http``) both use it::
             ...
 
 Outside ``async with`` every call opens a session of its own (``ConfigClient`` asks at most
-once per cache TTL, so there is nothing long-lived to leak).
+once per cache TTL, so there is nothing long-lived to leak). aiohttp is imported on first use:
+importing this module (and the CLI that uses it) stays cheap.
 
 ==============================================  ================================================
 failure                                         error
@@ -33,10 +34,9 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from ledger.errors import (
@@ -48,6 +48,9 @@ from ledger.errors import (
     VersionConflict,
     WorldError,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "HubConflict",
@@ -181,6 +184,8 @@ class HubHttp:
         return f"HubHttp({self.base_url!r})"
 
     async def __aenter__(self) -> HubHttp:
+        import aiohttp
+
         self._session = aiohttp.ClientSession(headers=self._headers)
         return self
 
@@ -201,11 +206,15 @@ class HubHttp:
         if self._session is not None:
             yield self._session
             return
+        import aiohttp
+
         async with aiohttp.ClientSession(headers=self._headers) as session:
             yield session
 
     @contextlib.contextmanager
     def _translated(self, what: str) -> Iterator[None]:
+        import aiohttp
+
         try:
             yield
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -235,6 +244,8 @@ class HubHttp:
         if body is not None:
             data = orjson.dumps(body)
             send_headers["Content-Type"] = content_type
+        import aiohttp
+
         limit = aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout)
         with self._translated(f"{method} {url}"):
             async with (
@@ -268,6 +279,8 @@ class HubHttp:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
+        import aiohttp
+
         limit = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=idle_timeout)
         with self._translated(f"GET {url}"):
             async with (
