@@ -170,11 +170,13 @@ class HubHttp:
         token: str | None = None,
         timeout: float = 30.0,
         user_agent: str = "config-ledger-client",
+        name: str = "the config hub",
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise UsageError(f"hub URL {base_url!r} must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.name = name  # how messages call the server
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -218,12 +220,12 @@ class HubHttp:
         try:
             yield
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise StoreTimeout(f"the config hub at {self.base_url} did not answer in time ({what})") from None
+            raise StoreTimeout(f"{self.name} at {self.base_url} did not answer in time ({what})") from None
         except aiohttp.InvalidURL as exc:
             raise UsageError(f"invalid config hub URL ({what}): {exc}") from None
         except (aiohttp.ClientError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
-            raise Unavailable(f"cannot reach the config hub at {self.base_url} ({what}): {detail}") from None
+            raise Unavailable(f"cannot reach {self.name} at {self.base_url} ({what}): {detail}") from None
 
     async def request(
         self,

@@ -20,7 +20,7 @@ class AdminApi(HubHttp):
     """``async with AdminApi(url, token) as api: await api.request("GET", "/api/v1/config/x")``."""
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
-        super().__init__(base_url, token=token, timeout=timeout, user_agent="config-ledger-cli")
+        super().__init__(base_url, token=token, timeout=timeout, user_agent="config-ledger-cli", name="the API")
 
     async def events(  # type: ignore[override]
         self, path: str, *, last_event_id: str | None = None, params: Mapping[str, str] | None = None
