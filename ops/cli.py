@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from ledger.errors import LedgerError
+from ledger.settings import API_HOST, API_PORT
 
 from . import cli_admin, cli_audit, cli_servers, cli_settings
 from .cli_context import DEFAULT_API_URL, DEFAULT_NATS_URL, CliContext
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C stops everything and keeps the data.\n\n"
         "environment:\n"
         "  LEDGER_DATA_DIR      data folder (default ./.ledger-data)\n"
-        "  API_PORT, API_HOST   where the API listens (default 127.0.0.1:7000)\n"
+        f"  API_PORT, API_HOST   where the API listens (default {API_HOST.default}:{API_PORT.default})\n"
         "  NATS_URL             use this NATS instead of starting one\n"
         "  DATABASE_URL         use this PostgreSQL database instead of starting one\n"
         "  LEDGER_NATS_PORT     port of the embedded NATS (default: a free one)\n"
@@ -124,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     api_sub = api.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = command("serve", cli_servers.cmd_api_serve, "serve the HTTP API (foreground)", nats_opts, db_opts,
                     into=api_sub)
-    serve.add_argument("--host", help="address to listen on (env API_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (env API_PORT, default 7000)")
+    serve.add_argument("--host", help=f"address to listen on (env API_HOST, default {API_HOST.default})")
+    serve.add_argument("--port", type=int, help=f"port (env API_PORT, default {API_PORT.default})")
 
     # --- admin: through the API -------------------------------------------------------------
     get = command("get", cli_admin.cmd_get, "a service's config: current, at an instant or a version",

@@ -40,6 +40,7 @@ from rich.panel import Panel
 from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
+from ledger.settings import HUB_URL, NATS_URL
 from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 
 from .cli_http import AdminApi
@@ -435,11 +436,11 @@ def _print_next_steps(console: Console, settings: StackSettings, endpoints: Endp
             title="⚠  WARNING", border_style="bold red",
         ), soft_wrap=False)
     exports = []
-    if url != "http://127.0.0.1:7000":
+    if url != HUB_URL.default:
         exports.append(f"export CONFIG_LEDGER_URL={url}")
     if auth_on and token:
         exports.append(f"export CONFIG_LEDGER_TOKEN={token}")
-    if endpoints.nats_url != "nats://127.0.0.1:4222":
+    if endpoints.nats_url != NATS_URL.default:
         exports.append(f"export NATS_URL={endpoints.nats_url}   # for replay / verify")
     if endpoints.embedded_pg:
         exports.append(f"export DATABASE_URL={endpoints.database_url}   # for projector status / rebuild")
