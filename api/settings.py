@@ -64,20 +64,20 @@ class ApiSettings(SettingsModel):
 
     SERVICE: ClassVar[str] = "api"
 
-    database_url: str | None = None
+    database_url: str = ""  # required to serve; empty: not set (check() says so)
     host: str = _default("host")
-    port: int = Field(_default("port"), ge=0, le=65535)
+    port: int = Field(default=_default("port"), ge=0, le=65535)
     auth: bool = _default("auth")
     tokens_file: Path | None = None
     tokens: str | None = None
-    write_wait_ms: int = Field(_default("write_wait_ms"), ge=0, le=600_000)
+    write_wait_ms: int = Field(default=_default("write_wait_ms"), ge=0, le=600_000)
     require_reason: bool = _default("require_reason")
-    max_body: int = Field(_default("max_body"), ge=1024, le=64 * 1024 * 1024)
-    ready_max_lag: int = Field(_default("ready_max_lag"), ge=0)
-    ready_max_lag_seconds: float = Field(_default("ready_max_lag_seconds"), ge=0)
-    poll_interval_ms: int = Field(_default("poll_interval_ms"), ge=10, le=600_000)
-    sse_heartbeat_s: float = Field(_default("sse_heartbeat_s"), gt=0, le=3600)
-    pg_pool_max: int = Field(_default("pg_pool_max"), ge=1, le=200)
+    max_body: int = Field(default=_default("max_body"), ge=1024, le=64 * 1024 * 1024)
+    ready_max_lag: int = Field(default=_default("ready_max_lag"), ge=0)
+    ready_max_lag_seconds: float = Field(default=_default("ready_max_lag_seconds"), ge=0)
+    poll_interval_ms: int = Field(default=_default("poll_interval_ms"), ge=10, le=600_000)
+    sse_heartbeat_s: float = Field(default=_default("sse_heartbeat_s"), gt=0, le=3600)
+    pg_pool_max: int = Field(default=_default("pg_pool_max"), ge=1, le=200)
     ledger: LedgerSettings = LedgerSettings()
 
     FIELDS: ClassVar[Mapping[str, Setting]] = _SETTINGS

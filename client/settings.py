@@ -46,8 +46,8 @@ class ClientSettings(SettingsModel):
     nats_url: str | None = None
     lkg_dir: Path | None = None
     token: str | None = None
-    http_timeout: float = Field(_HTTP_TIMEOUT.default, gt=0)
-    stream_startup_timeout: float = Field(_STREAM_STARTUP_TIMEOUT.default, gt=0)
+    http_timeout: float = Field(default=_HTTP_TIMEOUT.default, gt=0)
+    stream_startup_timeout: float = Field(default=_STREAM_STARTUP_TIMEOUT.default, gt=0)
     ledger: LedgerSettings = LedgerSettings()
 
     FIELDS: ClassVar[Mapping[str, Setting]] = {

@@ -46,10 +46,12 @@ class StreamFollower:
         try:
             entry = Entry.from_stored(msg)
         except LedgerError as exc:
-            return self._skip(msg, exc.message)
+            self._skip(msg, exc.message)
+            return None
         event = entry.event
         if event.service != self.service:
-            return self._skip(msg, f"an event of {event.service!r}")
+            self._skip(msg, f"an event of {event.service!r}")
+            return None
         if not event.hash_ok():
             log.error(
                 "rejected version %d of %s (stream sequence %d): its hash does not recompute",
@@ -75,4 +77,3 @@ class StreamFollower:
     def _skip(self, msg: StoredMsg, why: str) -> None:
         log.error("skipping stream sequence %d on %s: %s", msg.seq, msg.subject, why)
         self.seen_seq = msg.seq
-        return None

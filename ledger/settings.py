@@ -173,7 +173,7 @@ class LedgerSettings(SettingsModel):
     max_depth: int = _MAX_DEPTH.default
     secrets_policy: bool = _SECRETS_POLICY.default
     connect_timeout: float = 2.0
-    request_timeout: float = Field(_REQUEST_TIMEOUT.default, gt=0)
+    request_timeout: float = Field(default=_REQUEST_TIMEOUT.default, gt=0)
 
     FIELDS: ClassVar[Mapping[str, Setting]] = {
         "nats_url": NATS_URL,

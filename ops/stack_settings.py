@@ -33,9 +33,9 @@ class StackSettings(SettingsModel):
     nats_url: str | None = None
     database_url: str | None = None
     api_host: str = API_HOST.default
-    api_port: int = Field(API_PORT.default, ge=1, le=65535)
-    nats_port: int | None = Field(None, ge=1, le=65535)
-    pg_port: int | None = Field(None, ge=1, le=65535)
+    api_port: int = Field(default=API_PORT.default, ge=1, le=65535)
+    nats_port: int | None = Field(default=None, ge=1, le=65535)
+    pg_port: int | None = Field(default=None, ge=1, le=65535)
     auth: bool = False
     tokens_file: Path | None = None
     tokens: str | None = None

@@ -37,14 +37,14 @@ class ProjectorSettings(SettingsModel):
 
     database_url: str
     nats_url: str = NATS_URL.default
-    stream: str = Field(LEDGER_STREAM.default, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    subject_prefix: str = Field(LEDGER_SUBJECT_PREFIX.default, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-    batch_size: int = Field(_BATCH_SIZE.default, ge=1, le=10_000)
-    batch_delay_ms: int = Field(_BATCH_DELAY_MS.default, ge=0, le=60_000)
-    heartbeat_ms: int = Field(_HEARTBEAT_MS.default, ge=50, le=60_000)
-    lock_poll_ms: int = Field(_LOCK_POLL_MS.default, ge=10, le=10_000)
-    retry_max_ms: int = Field(_RETRY_MAX_MS.default, ge=50, le=60_000)
-    connect_timeout: float = Field(2.0, gt=0)
+    stream: str = Field(default=LEDGER_STREAM.default, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    subject_prefix: str = Field(default=LEDGER_SUBJECT_PREFIX.default, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    batch_size: int = Field(default=_BATCH_SIZE.default, ge=1, le=10_000)
+    batch_delay_ms: int = Field(default=_BATCH_DELAY_MS.default, ge=0, le=60_000)
+    heartbeat_ms: int = Field(default=_HEARTBEAT_MS.default, ge=50, le=60_000)
+    lock_poll_ms: int = Field(default=_LOCK_POLL_MS.default, ge=10, le=10_000)
+    retry_max_ms: int = Field(default=_RETRY_MAX_MS.default, ge=50, le=60_000)
+    connect_timeout: float = Field(default=2.0, gt=0)
 
     FIELDS: ClassVar[Mapping[str, Setting]] = {
         "database_url": DATABASE_URL,
