@@ -62,15 +62,15 @@ async def serve(settings: ApiSettings, *, ready: asyncio.Event | None = None) ->
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    env = dict(environ if environ is not None else os.environ)
     try:
-        settings = ApiSettings.from_env(env)
+        settings = ApiSettings.from_env(environ)
         if settings.workers > 1:
-            return supervise(settings.workers, env)
+            return supervise(settings.workers, dict(environ))
         asyncio.run(serve(settings))
     except Unavailable as exc:
         log.error("cannot start: %s", exc)

@@ -18,18 +18,18 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable
-
-import asyncpg
+from typing import Any
 
 from ledger.errors import LedgerError
+from projector import db
+from projector.db import pg_errors
+from projector.schema import NOTIFY_CHANNEL
 
-from .repository import close_quietly, connect, pg_errors
+from .repository import connect
 
-__all__ = ["ProjectionFeed", "CHANNEL"]
+__all__ = ["ProjectionFeed"]
 
 log = logging.getLogger("api.feed")
-
-CHANNEL = "config_ledger_projected"
 
 
 class ProjectionFeed:
@@ -129,7 +129,7 @@ class ProjectionFeed:
     def _on_terminated(self, _conn: object) -> None:
         self._wake.set()
 
-    async def _read(self, conn: asyncpg.Connection) -> None:
+    async def _read(self, conn: Any) -> None:
         with pg_errors("projection checkpoint"):
             checkpoint = await conn.fetchval("SELECT coalesce(max(last_seq), 0) FROM projector_checkpoint")
         self._advance(int(checkpoint))
@@ -137,11 +137,11 @@ class ProjectionFeed:
     async def _run(self) -> None:
         backoff = 0.05
         while not self._closing.is_set():
-            conn: asyncpg.Connection | None = None
+            conn: Any = None
             try:
                 conn = await connect(self.dsn, timeout=self.timeout)
                 with pg_errors("listen"):
-                    await conn.add_listener(CHANNEL, self._on_notify)
+                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
                 await self._read(conn)
                 self.live, self.last_error, backoff = True, None, 0.05
@@ -156,7 +156,7 @@ class ProjectionFeed:
                     if conn.is_closed():
                         raise LedgerError("listener connection closed")
                     await self._read(conn)
-            except (LedgerError, asyncpg.PostgresError, OSError) as exc:
+            except (LedgerError, db.PostgresError, OSError) as exc:
                 if self.live:
                     log.warning("lost the projection feed: %s", exc)
                 self.last_error = str(exc)
@@ -166,7 +166,7 @@ class ProjectionFeed:
             finally:
                 self.live = False
                 self._first_attempt.set()
-                await close_quietly(conn)
+                await db.close(conn)
             if not self._closing.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), backoff)

@@ -1,44 +1,32 @@
-"""SQL reads of the projector's tables (``projector/migrations/0001_init.sql``); no writes.
+"""The API's reads of the projection (``projector.schema``); no writes: only the projector writes.
 
-Nothing here writes PostgreSQL: only the projector does. Every asyncpg/OS error is translated
-into the ledger's hierarchy at this boundary (``Unavailable`` when the server cannot be reached
-or the schema is missing).
+Connections, the pool and the translation of PostgreSQL errors are the projector's PostgreSQL
+edge (``projector.db``): ``NotMigrated`` (tables missing) and ``Unavailable`` both answer 503.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-import orjson
-
-from ledger.errors import LedgerError, Unavailable, WorldError
+from projector import db
+from projector.db import pg_errors
+from projector.schema import (
+    CHANGED_SINCE,
+    CHECKPOINT,
+    CURRENT,
+    SELECT_CURRENT_AS_VERSION,
+    SELECT_VERSION,
+    VERSIONS,
+)
 from projector.status import ProjectorStatus, read_status
 
-__all__ = [
-    "Version",
-    "Repository",
-    "pg_errors",
-    "init_connection",
-    "create_pool",
-    "connect",
-]
+__all__ = ["Version", "Repository", "changed_since", "create_pool", "connect"]
 
-_VERSION_COLUMNS = (
-    "service, version, kind, change, config, actor, reason, occurred_at, stored_at, stream_seq, "
-    "event_id::text AS event_id, prev_hash, hash, changeset_id::text AS changeset_id"
-)
-_CURRENT_COLUMNS = (
-    "service, version, kind, NULL::jsonb AS change, config, actor, reason, updated_at AS occurred_at, "
-    "stored_at, stream_seq, NULL::text AS event_id, NULL::text AS prev_hash, hash, "
-    "(SELECT v.changeset_id::text FROM config_versions v WHERE v.stream_seq = config_current.stream_seq) "
-    "AS changeset_id"
-)
+_VERSIONS_WHERE = f"SELECT {SELECT_VERSION} FROM {VERSIONS} WHERE "
 
 
 @dataclass(frozen=True)
@@ -68,7 +56,7 @@ class Version:
         return self.config is None
 
     @classmethod
-    def from_record(cls, r: asyncpg.Record) -> Version:
+    def from_record(cls, r: Mapping[str, Any]) -> Version:
         return cls(
             service=r["service"],
             version=r["version"],
@@ -87,71 +75,28 @@ class Version:
         )
 
 
-@contextlib.contextmanager
-def pg_errors(what: str) -> Iterator[None]:
-    """Translate asyncpg / socket errors raised inside the block."""
-    try:
-        yield
-    except LedgerError:
-        raise
-    except asyncpg.UndefinedTableError:
-        raise Unavailable(f"PostgreSQL has no projector tables yet ({what}); run the migrations") from None
-    except (
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.TooManyConnectionsError,
-        asyncpg.AdminShutdownError,
-        asyncpg.CrashShutdownError,
-        OSError,  # refused, reset, and asyncio.TimeoutError (a TimeoutError in 3.11)
-    ) as exc:
-        raise Unavailable(f"PostgreSQL is unavailable ({what}): {type(exc).__name__}") from None
-    except asyncpg.PostgresError as exc:
-        raise WorldError(f"PostgreSQL refused {what}: {type(exc).__name__}") from None
+async def create_pool(dsn: str, *, max_size: int, timeout: float) -> Any:
+    """The API's lazy reader pool (``projector.db.create_pool``)."""
+    return await db.create_pool(dsn, max_size=max_size, timeout=timeout, application_name="config-ledger api")
 
 
-async def init_connection(conn: asyncpg.Connection) -> None:
-    """jsonb as Python values (orjson), on every connection we open."""
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda v: orjson.dumps(v).decode(),
-        decoder=orjson.loads,
-        schema="pg_catalog",
-        format="text",
+async def connect(dsn: str, *, timeout: float) -> Any:
+    """A reader connection (jsonb decoded) for the projection feed's LISTEN."""
+    return await db.connect(
+        dsn, application_name="config-ledger api feed", timeout=timeout, command_timeout=timeout,
+        decode_jsonb=True,
     )
-
-
-async def create_pool(dsn: str, *, max_size: int, timeout: float) -> asyncpg.Pool:
-    """A lazy pool (no connection until first use): the API starts while PostgreSQL is down."""
-    with pg_errors("create pool"):
-        pool = await asyncpg.create_pool(
-            dsn,
-            min_size=0,
-            max_size=max_size,
-            init=init_connection,
-            timeout=timeout,
-            command_timeout=timeout,
-            max_inactive_connection_lifetime=60,
-        )
-    return pool
-
-
-async def connect(dsn: str, *, timeout: float) -> asyncpg.Connection:
-    with pg_errors("connect"):
-        conn = await asyncpg.connect(dsn, timeout=timeout, command_timeout=timeout)
-        await init_connection(conn)
-    return conn
 
 
 class Repository:
     """Queries over a pool. Each method is one round trip (one snapshot)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, timeout: float = 5.0) -> None:
+    def __init__(self, pool: Any, *, timeout: float = 5.0) -> None:
         self.pool = pool
         self.timeout = timeout
 
     @contextlib.asynccontextmanager
-    async def _conn(self, what: str) -> AsyncIterator[asyncpg.Connection]:
+    async def _conn(self, what: str) -> AsyncIterator[Any]:
         with pg_errors(what):
             async with self.pool.acquire(timeout=self.timeout) as conn:
                 yield conn
@@ -163,14 +108,14 @@ class Repository:
     async def current(self, service: str) -> Version | None:
         async with self._conn("current") as conn:
             row = await conn.fetchrow(
-                f"SELECT {_CURRENT_COLUMNS} FROM config_current WHERE service = $1", service
+                f"SELECT {SELECT_CURRENT_AS_VERSION} FROM {CURRENT} WHERE service = $1", service
             )
         return Version.from_record(row) if row else None
 
     async def version(self, service: str, version: int) -> Version | None:
         async with self._conn("version") as conn:
             row = await conn.fetchrow(
-                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE service = $1 AND version = $2",
+                _VERSIONS_WHERE + "service = $1 AND version = $2",
                 service,
                 version,
             )
@@ -180,7 +125,7 @@ class Repository:
         """The version that was current at ``instant`` (stream store time), or None."""
         async with self._conn("at") as conn:
             row = await conn.fetchrow(
-                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE service = $1 AND stored_at <= $2 "
+                _VERSIONS_WHERE + "service = $1 AND stored_at <= $2 "
                 "ORDER BY version DESC LIMIT 1",
                 service,
                 instant,
@@ -191,7 +136,7 @@ class Repository:
         """Versions newest first, below ``before`` (a version number) when given."""
         async with self._conn("history") as conn:
             rows = await conn.fetch(
-                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE service = $1 "
+                _VERSIONS_WHERE + "service = $1 "
                 "AND ($2::integer IS NULL OR version < $2) ORDER BY version DESC LIMIT $3",
                 service,
                 before,
@@ -203,7 +148,7 @@ class Repository:
         """Versions ``>= first`` oldest first (the SSE catch-up)."""
         async with self._conn("versions") as conn:
             rows = await conn.fetch(
-                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE service = $1 AND version >= $2 "
+                _VERSIONS_WHERE + "service = $1 AND version >= $2 "
                 "ORDER BY version LIMIT $3",
                 service,
                 first,
@@ -215,13 +160,13 @@ class Repository:
         """The members of one change set, in stream order."""
         async with self._conn("change set") as conn:
             rows = await conn.fetch(
-                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE changeset_id = $1::uuid "
+                f"SELECT {SELECT_VERSION} FROM {VERSIONS} WHERE changeset_id = $1::uuid "
                 "ORDER BY stream_seq",
                 changeset_id,
             )
         return [Version.from_record(r) for r in rows]
 
-    async def blame_rows(self, service: str, after: int, until: datetime | None) -> list[asyncpg.Record]:
+    async def blame_rows(self, service: str, after: int, until: datetime | None) -> list[Any]:
         """What blame folds, after a version, oldest first, up to an instant (store time) when
         given: a patched version's merge patch (small) instead of its whole document."""
         async with self._conn("blame") as conn:
@@ -237,7 +182,7 @@ class Repository:
     async def by_event_id(self, event_id: str) -> Version | None:
         async with self._conn("event lookup") as conn:
             row = await conn.fetchrow(
-                f"SELECT {_VERSION_COLUMNS} FROM config_versions WHERE event_id = $1::uuid", event_id
+                _VERSIONS_WHERE + "event_id = $1::uuid", event_id
             )
         return Version.from_record(row) if row else None
 
@@ -245,10 +190,10 @@ class Repository:
         """(checkpoint, the latest version of every service stored at or before ``instant``)."""
         async with self._conn("snapshot") as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             checkpoint = await conn.fetchval(
-                "SELECT coalesce(max(last_seq), 0) FROM projector_checkpoint"
+                f"SELECT coalesce(max(last_seq), 0) FROM {CHECKPOINT}"
             )
             rows = await conn.fetch(
-                f"SELECT DISTINCT ON (service) {_VERSION_COLUMNS} FROM config_versions "
+                f"SELECT DISTINCT ON (service) {SELECT_VERSION} FROM {VERSIONS} "
                 "WHERE stored_at <= $1 ORDER BY service, version DESC",
                 instant,
             )
@@ -265,26 +210,8 @@ class Repository:
             return await read_status(conn)
 
 
-async def changed_since(conn: asyncpg.Connection, seq: int | None) -> tuple[int, list[Version]]:
-    """(checkpoint, config_current rows with stream_seq > ``seq``; all rows when None).
-
-    One statement, hence one snapshot: the rows are exactly those the checkpoint covers (the
-    projector commits rows and checkpoint in one transaction).
-    """
-    rows = await conn.fetch(
-        f"SELECT k.checkpoint, c.* FROM (SELECT coalesce(max(last_seq), 0) AS checkpoint "
-        f"FROM projector_checkpoint) k LEFT JOIN (SELECT {_CURRENT_COLUMNS} FROM config_current "
-        "WHERE $1::bigint IS NULL OR stream_seq > $1) c ON true",
-        seq,
-    )
+async def changed_since(conn: Any, seq: int | None) -> tuple[int, list[Version]]:
+    """(checkpoint, config_current rows with stream_seq > ``seq``; all rows when None), one snapshot."""
+    rows = await conn.fetch(CHANGED_SINCE, seq)
     checkpoint = int(rows[0]["checkpoint"]) if rows else 0
     return checkpoint, [Version.from_record(r) for r in rows if r["service"] is not None]
-
-
-async def close_quietly(conn: asyncpg.Connection | None, timeout: float = 2.0) -> None:
-    if conn is None or conn.is_closed():
-        return
-    try:
-        await asyncio.wait_for(conn.close(), timeout)
-    except Exception:  # noqa: BLE001 - the server may be gone; terminate instead
-        conn.terminate()

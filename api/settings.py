@@ -1,33 +1,11 @@
-"""API settings: one frozen model built from an injected environment mapping.
+"""API settings: one frozen model, read through the project's layered settings
+(``ledger.settings.SettingsModel``)::
 
     settings = ApiSettings.from_env(os.environ)      # the composition root (python -m api)
     settings = ApiSettings(database_url=..., ledger=LedgerSettings(nats_url=...))   # tests
 
-Every variable, its default and meaning:
-
-==========================  ==========  ===========================================================
-``NATS_URL``, ``LEDGER_*``  see ledger  the ledger (``LedgerSettings.from_env``)
-``DATABASE_URL``            local pg    PostgreSQL holding the projector's tables
-``API_HOST``                127.0.0.1   address to listen on
-``API_PORT``                7000        port to listen on
-``API_AUTH``                on          ``off`` only for the embedded dev stack (actor ``dev``)
-``API_TOKENS_FILE``         (none)      YAML/JSON list of ``{token|token_sha256, identity, role}``
-``API_TOKENS``              (none)      the same content inline (YAML flow or JSON)
-``API_WRITE_WAIT_MS``       5000        how long a query of the projection (history, versions,
-                                        diff, lists) waits for this process's own latest write
-``API_REQUIRE_REASON``      off         ``on``: writes without a reason are refused (422)
-``API_MAX_BODY``            262144      request body limit in bytes (413 above)
-``API_READY_MAX_LAG``       1000        /readyz fails when the projector is more events behind
-``API_READY_MAX_LAG_SECONDS`` 30        ... or its oldest unprojected event is older than this
-``API_POLL_INTERVAL_MS``    1000        safety-net refresh of the cache when no NOTIFY arrives
-``API_SSE_HEARTBEAT_S``     15          SSE keep-alive comment interval
-``API_PG_POOL_MAX``         10          PostgreSQL pool size
-``API_FOLLOW_HISTORY``      64          versions per service the stream follower keeps in memory
-                                        for SSE catch-up (older ones are read from the stream)
-``API_WORKERS``             1           API processes sharing the port (SO_REUSEPORT), each with
-                                        its own stream follower
-``API_REUSE_PORT``          off         bind with SO_REUSEPORT (set for each worker by the parent)
-==========================  ==========  ===========================================================
+Every variable, its default and meaning is the table below (``config-ledger settings explain``
+prints them with where each value came from); ``NATS_URL`` and ``LEDGER_*`` are the ledger's.
 """
 
 from __future__ import annotations
@@ -36,15 +14,38 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from ledger import LedgerSettings, UsageError
-from ledger.settings import settings_error
+from ledger.settings import API_HOST, API_PORT, DATABASE_URL, Setting, SettingsModel
 
-__all__ = ["ApiSettings"]
+__all__ = ["API_AUTH", "API_TOKENS", "API_TOKENS_FILE", "ApiSettings"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+API_AUTH = Setting("api.auth", "API_AUTH", True, "off only for the embedded dev stack (actor dev)")
+API_TOKENS_FILE = Setting("api.tokens_file", "API_TOKENS_FILE", None, "YAML/JSON list of {token|token_sha256, identity, role}")
+API_TOKENS = Setting("api.tokens", "API_TOKENS", None, "the same content inline (YAML flow or JSON)")
+_SETTINGS = {
+    "database_url": DATABASE_URL,
+    "host": API_HOST,
+    "port": API_PORT,
+    "auth": API_AUTH,
+    "tokens_file": API_TOKENS_FILE,
+    "tokens": API_TOKENS,
+    "write_wait_ms": Setting("api.write_wait_ms", "API_WRITE_WAIT_MS", 5000, "how long a query of the projection (history, versions, diff, lists) waits for this process's own latest write"),
+    "require_reason": Setting("api.require_reason", "API_REQUIRE_REASON", False, "on: writes without a reason are refused (422)"),
+    "max_body": Setting("api.max_body", "API_MAX_BODY", 256 * 1024, "request body limit in bytes (413 above)"),
+    "ready_max_lag": Setting("api.ready_max_lag", "API_READY_MAX_LAG", 1000, "/readyz fails when the projector is more events behind"),
+    "ready_max_lag_seconds": Setting("api.ready_max_lag_seconds", "API_READY_MAX_LAG_SECONDS", 30.0, "... or its oldest unprojected event is older"),
+    "poll_interval_ms": Setting("api.poll_interval_ms", "API_POLL_INTERVAL_MS", 1000, "cache refresh when no NOTIFY arrives"),
+    "sse_heartbeat_s": Setting("api.sse_heartbeat_s", "API_SSE_HEARTBEAT_S", 15.0, "SSE keep-alive comment interval"),
+    "pg_pool_max": Setting("api.pg_pool_max", "API_PG_POOL_MAX", 10, "PostgreSQL pool size"),
+    "follow_history": Setting("api.follow_history", "API_FOLLOW_HISTORY", 64, "versions per service the stream follower keeps in memory for SSE catch-up (older ones are read from the stream)"),
+    "workers": Setting("api.workers", "API_WORKERS", 1, "API processes sharing the port (SO_REUSEPORT), each with its own stream follower"),
+    "reuse_port": Setting("api.reuse_port", "API_REUSE_PORT", False, "bind with SO_REUSEPORT (set for each worker by the parent)"),
+}
 
 
 def _flag(value: Any) -> Any:
@@ -57,64 +58,41 @@ def _flag(value: Any) -> Any:
     return value
 
 
-class ApiSettings(BaseModel):
+def _default(field: str) -> Any:
+    return _SETTINGS[field].default
+
+
+class ApiSettings(SettingsModel):
     """Everything ``create_app`` needs; immutable."""
 
-    model_config = ConfigDict(frozen=True)
+    SERVICE: ClassVar[str] = "api"
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    host: str = "127.0.0.1"
-    port: int = Field(7000, ge=0, le=65535)
-    auth: bool = True
+    database_url: str = ""  # required to serve; empty: not set (check() says so)
+    host: str = _default("host")
+    port: int = Field(default=_default("port"), ge=0, le=65535)
+    auth: bool = _default("auth")
     tokens_file: Path | None = None
     tokens: str | None = None
-    write_wait_ms: int = Field(5000, ge=0, le=600_000)
-    require_reason: bool = False
-    max_body: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
-    ready_max_lag: int = Field(1000, ge=0)
-    ready_max_lag_seconds: float = Field(30.0, ge=0)
-    poll_interval_ms: int = Field(1000, ge=10, le=600_000)
-    sse_heartbeat_s: float = Field(15.0, gt=0, le=3600)
-    pg_pool_max: int = Field(10, ge=1, le=200)
-    follow_history: int = Field(64, ge=1, le=100_000)
-    workers: int = Field(1, ge=1, le=64)
-    reuse_port: bool = False
+    write_wait_ms: int = Field(default=_default("write_wait_ms"), ge=0, le=600_000)
+    require_reason: bool = _default("require_reason")
+    max_body: int = Field(default=_default("max_body"), ge=1024, le=64 * 1024 * 1024)
+    ready_max_lag: int = Field(default=_default("ready_max_lag"), ge=0)
+    ready_max_lag_seconds: float = Field(default=_default("ready_max_lag_seconds"), ge=0)
+    poll_interval_ms: int = Field(default=_default("poll_interval_ms"), ge=10, le=600_000)
+    sse_heartbeat_s: float = Field(default=_default("sse_heartbeat_s"), gt=0, le=3600)
+    pg_pool_max: int = Field(default=_default("pg_pool_max"), ge=1, le=200)
+    follow_history: int = Field(default=_default("follow_history"), ge=1, le=100_000)
+    workers: int = Field(default=_default("workers"), ge=1, le=64)
+    reuse_port: bool = _default("reuse_port")
     ledger: LedgerSettings = LedgerSettings()
 
-    ENV: ClassVar[dict[str, str]] = {
-        "database_url": "DATABASE_URL",
-        "host": "API_HOST",
-        "port": "API_PORT",
-        "auth": "API_AUTH",
-        "tokens_file": "API_TOKENS_FILE",
-        "tokens": "API_TOKENS",
-        "write_wait_ms": "API_WRITE_WAIT_MS",
-        "require_reason": "API_REQUIRE_REASON",
-        "max_body": "API_MAX_BODY",
-        "ready_max_lag": "API_READY_MAX_LAG",
-        "ready_max_lag_seconds": "API_READY_MAX_LAG_SECONDS",
-        "poll_interval_ms": "API_POLL_INTERVAL_MS",
-        "sse_heartbeat_s": "API_SSE_HEARTBEAT_S",
-        "pg_pool_max": "API_PG_POOL_MAX",
-        "follow_history": "API_FOLLOW_HISTORY",
-        "workers": "API_WORKERS",
-        "reuse_port": "API_REUSE_PORT",
-    }
+    FIELDS: ClassVar[Mapping[str, Setting]] = _SETTINGS
+    NESTED: ClassVar[Mapping[str, type[SettingsModel]]] = {"ledger": LedgerSettings}
 
     @field_validator("auth", "require_reason", "reuse_port", mode="before")
     @classmethod
     def _flags(cls, value: Any) -> Any:
         return _flag(value)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ApiSettings:
-        """Build from environment variables; an invalid one raises UsageError naming it."""
-        values: dict[str, Any] = {f: environ[v] for f, v in cls.ENV.items() if environ.get(v)}
-        values["ledger"] = LedgerSettings.from_env(environ)
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            raise settings_error(exc, cls.ENV) from None
 
     @property
     def write_wait(self) -> float:
@@ -131,3 +109,5 @@ class ApiSettings(BaseModel):
                 "API_AUTH is on but no tokens are configured: set API_TOKENS_FILE or API_TOKENS "
                 "(or API_AUTH=off for the embedded dev stack only)"
             )
+        if not self.database_url:
+            raise UsageError("DATABASE_URL is not set: the API reads the projection from PostgreSQL")

@@ -13,9 +13,9 @@ import uuid
 from datetime import UTC, datetime
 
 from ledger import Ledger, LedgerSettings, Replace
-from ops.embedded import REPO_ROOT
 from ledger.nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
 from ledger.streams import apply_streams, load_streams_file
+from ops.embedded import REPO_ROOT
 
 from .common import line, private_nats, summary_ms, write_results
 

@@ -35,9 +35,9 @@ import asyncpg
 import nats
 
 from ledger import LedgerSettings
-from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.event import Event, Patch, Replace, new_event
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from projector import Projector, ProjectorSettings, migrate
 from projector.rows import VERSION_COLUMNS, VersionRow, version_row
 from projector.stream import StreamReader

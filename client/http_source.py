@@ -8,44 +8,27 @@ version, ``data`` a JSON object with ``version``, ``kind``, ``config`` (null for
 ``occurred_at``; ``Last-Event-ID: N`` resumes after version N.
 
 Every request is bounded by ``timeout`` and runs in a session of its own: the client asks at
-most once per cache TTL, so there is no long-lived HTTP resource to leak or close. No aiohttp
-exception escapes: ``Unavailable`` / ``StoreTimeout`` for the network and 5xx, ``UsageError``
-for a request the hub refuses (401, 403, other 4xx), ``WorldError`` for a body that breaks the
-contract.
+most once per cache TTL, so there is no long-lived HTTP resource to leak or close. The transport
+and the status mapping are the hub's HTTP edge (``client.hub_http``); here only what a config
+source adds: 304 is "unchanged", a 404 of the config API is "unknown or deleted", ``WorldError``
+for a body that breaks the contract.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-import orjson
+from ledger.errors import UsageError, WorldError
 
-from ledger.errors import StoreTimeout, Unavailable, UsageError, WorldError
-
+from .hub_http import HubHttp, HubResponse
 from .snapshot import Snapshot, Source
 
-__all__ = ["HttpSource", "http_errors", "parse_body"]
+__all__ = ["HttpSource", "parse_body"]
 
 log = logging.getLogger("client.http")
-
-
-@contextlib.contextmanager
-def http_errors(what: str) -> Iterator[None]:
-    """Translate aiohttp and socket exceptions raised inside the block."""
-    try:
-        yield
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise StoreTimeout(f"the config hub did not answer in time ({what})") from None
-    except aiohttp.InvalidURL as exc:
-        raise UsageError(f"invalid config hub URL ({what}): {exc}") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise Unavailable(f"the config hub is unavailable ({what}): {type(exc).__name__}: {exc}") from None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -57,25 +40,21 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _error_field(body: bytes, name: str) -> str | None:
-    """``error.<name>`` of a JSON error body (``{"error": {"code", "message"}}``), if it is one."""
+def _error_code(body: Any) -> str | None:
+    """``error.code`` of a JSON error body (``{"error": {"code", "message"}}``), if it is one."""
     try:
-        value = orjson.loads(body)["error"][name]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+        value = body["error"]["code"]
+    except (KeyError, TypeError):
         return None
     return value if isinstance(value, str) else None
 
 
-def _error_code(body: bytes) -> str | None:
-    return _error_field(body, "code")
-
-
-def _deleted_version(body: bytes) -> int | None:
+def _deleted_version(body: Any) -> int | None:
     """The version of the deletion a 404 reports (``details: {"deleted": true, "version": N}``)."""
     try:
-        details = orjson.loads(body)["error"]["details"]
+        details = body["error"]["details"]
         version = details["version"] if details.get("deleted") is True else None
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None
     return version if isinstance(version, int) and not isinstance(version, bool) and version >= 1 else None
 
@@ -99,24 +78,14 @@ class HttpSource:
     """Read one service's config from the config hub's HTTP API."""
 
     def __init__(self, base_url: str, service: str, *, token: str | None = None, timeout: float = 2.0):
-        self.base_url = base_url.rstrip("/")
+        self.hub = HubHttp(base_url, token=token, timeout=timeout)
         self.service = service
-        self.url = f"{self.base_url}/api/v1/config/{quote(service, safe='')}"
-        self._token = token
+        self.path = HubHttp.path("config", service)
+        self.url = self.hub.base_url + self.path
         self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"HttpSource({self.url!r})"
-
-    def _headers(self, **extra: str) -> dict[str, str]:
-        headers = {"Accept": "application/json", **extra}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
-
-    def _refused(self, status: int, body: bytes) -> UsageError:
-        message = _error_field(body, "message") or body[:200].decode(errors="replace")
-        return UsageError(f"config hub refused GET {self.url}: HTTP {status}: {message}")
 
     async def fetch(self, have_version: int | None = None) -> Snapshot | None:
         """The current config; None when it is still ``have_version`` (HTTP 304).
@@ -124,37 +93,24 @@ class HttpSource:
         A service the hub does not know comes back as ``Snapshot(None, None, api)``; a deleted
         one as ``Snapshot(<version of the deletion>, None, api)`` when the 404 says which.
         """
-        headers = self._headers()
-        if have_version is not None:
-            headers["If-None-Match"] = f'"{have_version}"'
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        with http_errors(f"GET {self.url}"):
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(self.url, headers=headers, allow_redirects=True) as resp,
-            ):
-                body = await resp.read()
-                status = resp.status
-        if status == 304:
+        headers = {"If-None-Match": f'"{have_version}"'} if have_version is not None else {}
+        resp: HubResponse = await self.hub.request("GET", self.path, headers=headers, ok=(404,))
+        if resp.status == 304:
             return None
-        if status == 404:
-            if _error_code(body) != "not_found":
+        if resp.status == 404:
+            if _error_code(resp.body) != "not_found":
                 # Not the config API's answer (a wrong URL, a proxy): nothing is known about the
                 # service, and what the client holds must not be dropped for it.
                 raise UsageError(
                     f"GET {self.url} answered 404 without the config API's not_found error: "
                     "is the hub URL right?"
                 )
-            return Snapshot(_deleted_version(body), None, Source.API)
-        if status >= 500 or status == 429:
-            raise Unavailable(f"config hub answered HTTP {status} for GET {self.url}")
-        if status != 200:
-            raise self._refused(status, body)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise WorldError(f"config hub answered GET {self.url} with a body that is not JSON") from None
-        return parse_body(payload)
+            return Snapshot(_deleted_version(resp.body), None, Source.API)
+        if resp.status != 200:
+            raise WorldError(f"config hub answered GET {self.url} with HTTP {resp.status}")
+        if isinstance(resp.body, str):
+            raise WorldError(f"config hub answered GET {self.url} with a body that is not JSON")
+        return parse_body(resp.body)
 
     async def watch(
         self, *, after_version: int | None = None, idle_timeout: float = 60.0
@@ -165,44 +121,17 @@ class HttpSource:
         given, via ``Last-Event-ID``). Events whose data carries no version are skipped; an
         event that breaks the contract is logged and skipped.
         """
-        timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_read=idle_timeout)
-        headers = self._headers(Accept="text/event-stream")
-        if after_version is not None:
-            headers["Last-Event-ID"] = str(after_version)
-        url = f"{self.url}/watch"
-        with http_errors(f"GET {url}"):
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url, headers=headers) as resp,
-            ):
-                if resp.status == 404:
-                    raise Unavailable(f"config hub has no watch endpoint at {url} (HTTP 404)")
-                if resp.status >= 500 or resp.status == 429:
-                    raise Unavailable(f"config hub answered HTTP {resp.status} for GET {url}")
-                if resp.status != 200:
-                    raise self._refused(resp.status, await resp.read())
+        last_id = str(after_version) if after_version is not None else None
+        async for sse in self.hub.events(self.path + "/watch", last_event_id=last_id, idle_timeout=idle_timeout):
+            if sse is None:
                 yield None
-                event, data = "", []
-                async for raw in resp.content:
-                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                    if line:
-                        field, _, value = line.partition(":")
-                        value = value.removeprefix(" ")
-                        if field == "event":
-                            event = value
-                        elif field == "data":
-                            data.append(value)
-                        continue
-                    if data:
-                        snapshot = self._event(event, "\n".join(data))
-                        if snapshot is not None:
-                            yield snapshot
-                    event, data = "", []
+                continue
+            snapshot = self._event(sse.event, sse.json())
+            if snapshot is not None:
+                yield snapshot
 
-    def _event(self, event: str, data: str) -> Snapshot | None:
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
+    def _event(self, event: str, payload: Any) -> Snapshot | None:
+        if isinstance(payload, str):
             log.warning("skipping SSE event %r from %s: data is not JSON", event, self.url)
             return None
         if not isinstance(payload, dict) or "version" not in payload:

@@ -1,6 +1,6 @@
 """Opt-in JSON Schema check of what a ``ConfigClient`` receives (``client.require_schema``).
 
-The guard joins the client's acceptance check like a typed binding: a document that fails the
+The guard joins the client's acceptance checks (``ConfigHolder.checks``): a document that fails the
 schema is rejected as a whole (logged with its version and the failing pointers; no callback
 runs; the last-known-good file keeps the last good config). The server already refuses writes
 that fail the schema in force; the client-side check protects a service from a document that
@@ -35,6 +35,3 @@ class SchemaGuard:
             where = ", ".join(f"{v.pointer or '/'} ({v.keyword})" for v in found[:5])
             raise InvalidConfig("schema", f"{shown} of {self.service} fails the schema at {where}",
                                 path=found[0].pointer)
-
-    def _set(self, value: Any, version: int | None) -> list[Any]:
-        return []  # a guard has no value of its own and no callbacks

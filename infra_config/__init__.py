@@ -24,6 +24,10 @@ Mappings merge key by key; lists and scalars replace. File values may use ``${VA
 ``${VAR:-default}`` so secrets stay in the environment. Secrets are shown as ``***`` in
 ``repr``, logs, :meth:`~InfrastructureConfigManager.explain` and the CLI
 (``python -m infra_config show | get KEY | explain KEY``).
+
+Config Ledger's own processes read their settings through this manager too
+(:mod:`infra_config.settings`: a table of ``Setting`` rows as extra layers — built-in defaults
+below the files, plain variables such as ``API_PORT`` above them, explicit values on top).
 """
 
 from .errors import (

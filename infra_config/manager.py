@@ -36,7 +36,7 @@ from .layers import Fingerprint, candidate_files, fingerprint, read_file_layers
 from .merge import Merged, merge_layers
 from .models import validate
 from .redact import redact
-from .source import KeyPath, Source
+from .source import KeyPath, Layer, Source
 from .watch import ConfigCallback, ConfigWatcher, ErrorCallback
 
 __all__ = ["CONFIG_DIR_VARIABLE", "InfrastructureConfigManager"]
@@ -70,7 +70,13 @@ class InfrastructureConfigManager:
         environment: str = "development",
         config_dir: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        layers: Sequence[Layer] = (),
+        read_files: bool = True,
     ) -> None:
+        """``layers`` are merged with the files and ``INFRA__*`` by priority (a process's
+        built-in defaults, its plain environment variables, a test's dict); with
+        ``read_files=False`` no file is read (environment and ``layers`` only)."""
         _check_name("service_name", service_name)
         _check_name("environment", environment)
         if service_name == environment:
@@ -83,6 +89,8 @@ class InfrastructureConfigManager:
         if config_dir is None:
             config_dir = self._environ.get(CONFIG_DIR_VARIABLE) or _DEFAULT_CONFIG_DIR
         self._config_dir = Path(config_dir)
+        self._extra_layers = tuple(layers)
+        self._read_files = read_files
         self._loaded: _Loaded | None = None
         self._lock = asyncio.Lock()
 
@@ -139,6 +147,10 @@ class InfrastructureConfigManager:
         )
         log.debug("effective infrastructure config: %s", self._redacted(loaded))
 
+    def load_config_sync(self) -> None:
+        """:meth:`load_config` for a composition root that has no event loop yet."""
+        self._loaded = self._build()
+
     async def reload(self) -> None:
         """Load again from files and environment (same contract as :meth:`load_config`)."""
         await self.load_config()
@@ -146,11 +158,16 @@ class InfrastructureConfigManager:
     def _build(self) -> _Loaded:
         # Stat before reading: a change made while we read shows up as a new fingerprint.
         stamp = fingerprint(self.watched_files())
-        file_layers = read_file_layers(
-            self._config_dir, self._service_name, self._environment, self._environ
+        if not self._read_files:
+            file_layers: list[Layer] = []
+        else:
+            file_layers = read_file_layers(
+                self._config_dir, self._service_name, self._environment, self._environ
+            )
+        from_files = merge_layers([*self._extra_layers, *file_layers])
+        merged = merge_layers(
+            [*self._extra_layers, *file_layers, env_layer(self._environ, from_files.data)]
         )
-        from_files = merge_layers(file_layers)
-        merged = merge_layers([*file_layers, env_layer(self._environ, from_files.data)])
         secret_paths = _secret_paths(merged)
 
         def locate(path: KeyPath) -> Source | None:

@@ -21,6 +21,8 @@ _LAYER_LABELS = {
     "service": "service file",
     "environment": "environment file",
     "env": "environment variable",
+    "defaults": "built-in default",
+    "explicit": "given explicitly",
 }
 
 

@@ -2,8 +2,36 @@
 
 ``LedgerError`` is the root. Two branches under it: *usage* errors (the caller sent something
 wrong; retrying the same call fails the same way) and *world* errors (the servers or the data
-are not as expected; a retry may succeed or an operator must act). Every adapter translates
-foreign exceptions (nats, asyncpg, aiohttp) into these at its boundary.
+are not as expected; a retry may succeed or an operator must act). Every edge translates the
+foreign exceptions of its system into these: NATS in ``ledger.nats_io``, PostgreSQL in
+``projector.db``, HTTP to the hub in ``client.hub_http``. The whole tree, with where each
+branch is defined::
+
+    LedgerError
+    ├── UsageError (ValueError)                 the caller's input; the same call fails again
+    │   ├── InvalidConfig                       a document breaks a validation rule
+    │   │   └── InvalidServiceName
+    │   ├── InvalidChange                       e.g. rollback to a version that does not exist
+    │   ├── NotFound (LookupError)
+    │   ├── StreamConfigError                   streams.yaml asks for something unsafe
+    │   ├── MigrationError                      projector.errors: an applied migration was edited
+    │   └── BadRequest, Unprocessable, PayloadTooLarge, UnsupportedMediaType,
+    │       Unauthorized, Forbidden             api.errors: the HTTP statuses of a bad request
+    ├── VersionConflict                         optimistic concurrency: not at the expected version
+    │   └── HubConflict                         client.hub_http: a 409 without the versions
+    └── WorldError                              servers, network or data are not as expected
+        ├── Unavailable (ConnectionError)       a server cannot be reached or did not answer
+        │   ├── StoreTimeout (TimeoutError)     it may or may not have happened
+        │   └── NotMigrated                     projector.errors: the projection tables are missing
+        ├── ProjectionDiverged                  stream and projection disagree: fail-stop
+        │   └── StreamRegression, EventMismatch, DuplicateEvent      (projector.errors)
+        ├── LeadershipLost                      projector.errors: back to standby
+        │   └── CheckpointMoved
+        ├── LeaderLockTimeout (TimeoutError)    projector.errors: the lock was not handed over
+        └── DatabaseRefused                     projector.errors: DATABASE_URL names a database or
+                                                credentials PostgreSQL refuses
+
+``tests/test_errors_tree.py`` checks this drawing against the classes.
 """
 
 from __future__ import annotations

@@ -1,60 +1,203 @@
-"""Ledger settings: one frozen model built from an injected environment mapping."""
+"""Settings: every process's frozen model, built from the project's one layered mechanism.
+
+Each process (api, projector, the embedded stack, the CLI, ``ConfigClient``) has one frozen
+``SettingsModel`` built in its composition root::
+
+    settings = ProjectorSettings.from_env(os.environ)                       # python -m projector
+    settings = ProjectorSettings.from_env({"DATABASE_URL": url})            # a test: a dict
+    settings = ProjectorSettings.from_env(env, layers=[explicit_layer({"projector.batch_size": 5})])
+
+``from_env`` (written here, once) reads the process's ``Setting`` table through
+``infra_config.settings_config``: built-in defaults < ``$INFRA_CONFIG_DIR`` files < plain
+variables (``NATS_URL``) < ``INFRA__*`` < explicit layers; ``explain(KEY)`` says which one won
+(``config-ledger settings explain``). A bad value raises ``UsageError`` naming the variable (or
+the file and line) that set it.
+
+The settings every process shares are named once, below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from infra_config import InfraConfigError, InfrastructureConfigManager, KeyNotFoundError, Layer
+from infra_config.settings import Setting, settings_config
 
 from .errors import UsageError
 from .validate import Limits
 
-__all__ = ["LedgerSettings", "settings_error"]
+__all__ = [
+    "API_HOST",
+    "API_PORT",
+    "DATABASE_URL",
+    "HUB_TOKEN",
+    "HUB_URL",
+    "LEDGER_STREAM",
+    "LEDGER_SUBJECT_PREFIX",
+    "NATS_URL",
+    "LedgerSettings",
+    "Setting",
+    "SettingsModel",
+    "load_config",
+]
+
+# --- the settings several processes share, each named once --------------------------------------
+
+NATS_URL = Setting("nats.url", "NATS_URL", "nats://127.0.0.1:4222", "the NATS server (JetStream)")
+LEDGER_STREAM = Setting("ledger.stream", "LEDGER_STREAM", "CONFIG_LEDGER", "the JetStream stream")
+LEDGER_SUBJECT_PREFIX = Setting(
+    "ledger.subject_prefix", "LEDGER_SUBJECT_PREFIX", "config.events", "events are <prefix>.<service>"
+)
+DATABASE_URL = Setting("database.url", "DATABASE_URL", None, "PostgreSQL holding the projection")
+API_HOST = Setting("api.host", "API_HOST", "127.0.0.1", "address the API listens on")
+API_PORT = Setting("api.port", "API_PORT", 7000, "port the API listens on")
+HUB_URL = Setting(
+    "hub.url",
+    "CONFIG_LEDGER_URL",
+    f"http://{API_HOST.default}:{API_PORT.default}",
+    "the API, for ConfigClient and the admin commands",
+    deprecated=("CENTRAL_HUB_URL",),  # the reference document's name
+)
+HUB_TOKEN = Setting("hub.token", "CONFIG_LEDGER_TOKEN", None, "bearer token for the API")
 
 
-def settings_error(exc: ValidationError, env_names: Mapping[str, str]) -> UsageError:
-    """Turn a pydantic error into one line naming the environment variable."""
-    first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
-    return UsageError(f"{env_names.get(field, field)}: {first['msg']}")
+class SettingsModel(BaseModel):
+    """A frozen settings model whose fields are read from a ``Setting`` table (``FIELDS``).
 
+    ``NESTED`` names fields that are settings models themselves (built from the same layers).
+    ``UNLESS_DEFAULT`` names fields read only when something other than the built-in default
+    set them (else the field's own default: "not given" means "start one"/"off" there).
+    """
 
-class LedgerSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    nats_url: str = "nats://127.0.0.1:4222"
-    stream: str = "CONFIG_LEDGER"
-    subject_prefix: str = "config.events"
-    schema_subject_prefix: str = ""  # "" = the sibling of subject_prefix: config.events -> config.schemas
-    max_document_bytes: int = 256 * 1024
-    max_depth: int = 32
-    secrets_policy: bool = True
-    connect_timeout: float = 2.0
-    request_timeout: float = 5.0
-    # How long one append may keep retrying through a leader election or a reconnect (same
-    # Nats-Msg-Id, same expected sequence) before it answers "unavailable, may be stored".
-    write_deadline: float = Field(default=10.0, gt=0, le=300)
-
-    ENV: ClassVar[dict[str, str]] = {
-        "nats_url": "NATS_URL",
-        "stream": "LEDGER_STREAM",
-        "subject_prefix": "LEDGER_SUBJECT_PREFIX",
-        "schema_subject_prefix": "LEDGER_SCHEMA_SUBJECT_PREFIX",
-        "max_document_bytes": "LEDGER_MAX_DOCUMENT_BYTES",
-        "max_depth": "LEDGER_MAX_DEPTH",
-        "secrets_policy": "LEDGER_SECRETS_POLICY",
-        "request_timeout": "LEDGER_REQUEST_TIMEOUT",
-        "write_deadline": "LEDGER_WRITE_DEADLINE",
-    }
+    SERVICE: ClassVar[str] = "config-ledger"
+    FIELDS: ClassVar[Mapping[str, Setting]] = {}
+    NESTED: ClassVar[Mapping[str, type[SettingsModel]]] = {}
+    UNLESS_DEFAULT: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> LedgerSettings:
-        values = {field: environ[var] for field, var in cls.ENV.items() if environ.get(var)}
+    def settings(cls) -> Iterator[Setting]:
+        """Every ``Setting`` this model (and its nested models) reads."""
+        yield from cls.FIELDS.values()
+        for nested in cls.NESTED.values():
+            yield from nested.settings()
+
+    @classmethod
+    def config(cls, environ: Mapping[str, str] | None = None, *, layers: Sequence[Layer] = ()) -> InfrastructureConfigManager:
+        """The loaded layers this model is built from (for ``explain``)."""
+        return load_config(list(cls.settings()), environ, service_name=cls.SERVICE, layers=layers)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, layers: Sequence[Layer] = ()) -> Self:
+        """Build from ``environ`` (``os.environ`` when None) and ``layers``; UsageError names the culprit."""
+        return cls.from_config(cls.config(environ, layers=layers))
+
+    @classmethod
+    def from_config(cls, config: InfrastructureConfigManager) -> Self:
+        data = config.get_all()
+        values: dict[str, Any] = {}
+        for field, setting in cls.FIELDS.items():
+            found, value = _lookup(data, setting)
+            if found and not (field in cls.UNLESS_DEFAULT and _source(config, setting).layer == "defaults"):
+                values[field] = value
+        for field, nested in cls.NESTED.items():
+            values[field] = nested.from_config(config)
         try:
-            return cls(**values)  # type: ignore[arg-type]
+            return cls.model_validate(values)
         except ValidationError as exc:
-            raise settings_error(exc, cls.ENV) from None
+            raise _settings_error(exc, cls.FIELDS, config) from None
+
+
+def load_config(
+    settings: Sequence[Setting],
+    environ: Mapping[str, str] | None,
+    *,
+    service_name: str,
+    layers: Sequence[Layer] = (),
+) -> InfrastructureConfigManager:
+    """``infra_config.settings_config``, a broken file or variable raised as UsageError."""
+    try:
+        return settings_config(settings, environ=environ, service_name=service_name, layers=layers)
+    except InfraConfigError as exc:
+        raise UsageError(" ".join(str(exc).split())) from None
+
+
+def _lookup(data: Mapping[str, Any], setting: Setting) -> tuple[bool, Any]:
+    level: Any = data
+    for part in setting.path:
+        if not isinstance(level, Mapping) or part not in level:
+            return False, None
+        level = level[part]
+    return True, level
+
+
+def _source(config: InfrastructureConfigManager, setting: Setting) -> Any:
+    return config.explain(setting.key).source
+
+
+def _settings_error(exc: ValidationError, fields: Mapping[str, Setting], config: InfrastructureConfigManager) -> UsageError:
+    """One line naming the variable (or file:line) that set the bad value."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    setting = fields.get(field)
+    if setting is None:
+        return UsageError(f"{field}: {first['msg']}")
+    try:
+        source = _source(config, setting)
+    except KeyNotFoundError:  # a required setting nobody set
+        return UsageError(f"{setting.env}: {first['msg']}")
+    where = source.variable or f"{setting.key} in {source.location}"
+    return UsageError(f"{where}: {first['msg']}")
+
+
+_MAX_DOCUMENT_BYTES = Setting("ledger.max_document_bytes", "LEDGER_MAX_DOCUMENT_BYTES", 256 * 1024, "document size limit")
+_MAX_DEPTH = Setting("ledger.max_depth", "LEDGER_MAX_DEPTH", 32, "document nesting limit")
+# (The key avoids the word "secret": infra_config masks the values of secret-named keys.)
+_SECRETS_POLICY = Setting("ledger.reject_plaintext", "LEDGER_SECRETS_POLICY", True, "refuse plaintext secrets")
+_REQUEST_TIMEOUT = Setting("ledger.request_timeout", "LEDGER_REQUEST_TIMEOUT", 5.0, "JetStream request timeout (s)")
+_WRITE_DEADLINE = Setting(
+    "ledger.write_deadline", "LEDGER_WRITE_DEADLINE", 10.0,
+    "how long one append retries through a leader election or reconnect (same Nats-Msg-Id) (s)",
+)
+_SCHEMA_SUBJECT_PREFIX = Setting(
+    "ledger.schema_subject_prefix", "LEDGER_SCHEMA_SUBJECT_PREFIX", "",
+    "schema events are <prefix>.<service> (empty: the sibling of the events' prefix, config.schemas)",
+)
+
+
+class LedgerSettings(SettingsModel):
+    """Where the ledger lives (NATS, stream, subjects) and the limits of a document."""
+
+    SERVICE: ClassVar[str] = "ledger"
+
+    nats_url: str = NATS_URL.default
+    stream: str = LEDGER_STREAM.default
+    subject_prefix: str = LEDGER_SUBJECT_PREFIX.default
+    schema_subject_prefix: str = _SCHEMA_SUBJECT_PREFIX.default
+    max_document_bytes: int = _MAX_DOCUMENT_BYTES.default
+    max_depth: int = _MAX_DEPTH.default
+    secrets_policy: bool = _SECRETS_POLICY.default
+    connect_timeout: float = 2.0
+    request_timeout: float = Field(default=_REQUEST_TIMEOUT.default, gt=0)
+    # How long one append may keep retrying through a leader election or a reconnect (same
+    # Nats-Msg-Id, same expected sequence) before it answers "unavailable, may be stored".
+    write_deadline: float = Field(default=_WRITE_DEADLINE.default, gt=0, le=300)
+
+    FIELDS: ClassVar[Mapping[str, Setting]] = {
+        "nats_url": NATS_URL,
+        "stream": LEDGER_STREAM,
+        "subject_prefix": LEDGER_SUBJECT_PREFIX,
+        "max_document_bytes": _MAX_DOCUMENT_BYTES,
+        "max_depth": _MAX_DEPTH,
+        "secrets_policy": _SECRETS_POLICY,
+        "request_timeout": _REQUEST_TIMEOUT,
+        "write_deadline": _WRITE_DEADLINE,
+        "schema_subject_prefix": _SCHEMA_SUBJECT_PREFIX,
+    }
 
     @property
     def limits(self) -> Limits:

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from ledger.errors import LedgerError
+from ledger.settings import API_HOST, API_PORT
 
-from . import cli_admin, cli_audit, cli_safe, cli_servers
+from . import cli_admin, cli_audit, cli_safe, cli_servers, cli_settings
 from .cli_context import DEFAULT_API_URL, DEFAULT_NATS_URL, CliContext
 from .cli_exit import EPILOG, ExitCode, exit_code_for
 from .cli_render import Output
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C stops everything and keeps the data.\n\n"
         "environment:\n"
         "  LEDGER_DATA_DIR      data folder (default ./.ledger-data)\n"
-        "  API_PORT, API_HOST   where the API listens (default 127.0.0.1:7000)\n"
+        f"  API_PORT, API_HOST   where the API listens (default {API_HOST.default}:{API_PORT.default})\n"
         "  NATS_URL             use this NATS instead of starting one\n"
         "  DATABASE_URL         use this PostgreSQL database instead of starting one\n"
         "  LEDGER_NATS_PORT     port of the embedded NATS (default: a free one)\n"
@@ -129,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     api_sub = api.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = command("serve", cli_servers.cmd_api_serve, "serve the HTTP API (foreground)", nats_opts, db_opts,
                     into=api_sub)
-    serve.add_argument("--host", help="address to listen on (env API_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (env API_PORT, default 7000)")
+    serve.add_argument("--host", help=f"address to listen on (env API_HOST, default {API_HOST.default})")
+    serve.add_argument("--port", type=int, help=f"port (env API_PORT, default {API_PORT.default})")
     serve.add_argument("--workers", type=int, help="API processes sharing the port (env API_WORKERS, default 1)")
 
     # --- admin: through the API -------------------------------------------------------------
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "verify hash chains and version continuity on the stream (exit 1 if broken)",
                      nats_opts, json_opt)
     verify.add_argument("service", nargs="?", help="one service (default: every service)")
+
+    cli_settings.register(command, sub, json_opt)
     return parser
 
 
@@ -227,13 +230,18 @@ def main(
     out = Output(stdout, stderr, json_mode=getattr(args, "json", False),
                  color=False if environ.get("NO_COLOR") else None,
                  width=int(columns) if columns.isdigit() else None)
+    try:
+        settings = cli_settings.CliSettings.from_env(environ, layers=[cli_settings.flags_layer(args)])
+    except LedgerError as exc:
+        out.error(exc.message)
+        return exit_code_for(exc)
     ctx = CliContext(
         environ=environ,
         out=out,
         stdin=stdin or sys.stdin.buffer,
-        api_url=getattr(args, "url", None) or environ.get("CONFIG_LEDGER_URL") or DEFAULT_API_URL,
-        token=getattr(args, "token", None) or environ.get("CONFIG_LEDGER_TOKEN") or None,
-        nats_url=getattr(args, "nats_url", None) or environ.get("NATS_URL") or DEFAULT_NATS_URL,
+        api_url=settings.api_url,
+        token=settings.token,
+        nats_url=settings.nats_url,
     )
     try:
         result = args.handler(ctx, args)

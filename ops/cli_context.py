@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from ledger.settings import HUB_URL, NATS_URL
+
 from .cli_http import AdminApi
 from .cli_render import Output
 
 __all__ = ["CliContext", "DEFAULT_API_URL", "DEFAULT_NATS_URL"]
 
-DEFAULT_API_URL = "http://127.0.0.1:7000"
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_API_URL: str = HUB_URL.default
+DEFAULT_NATS_URL: str = NATS_URL.default
 
 
 @dataclass(frozen=True)

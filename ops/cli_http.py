@@ -1,213 +1,31 @@
-"""The admin CLI's HTTP edge: one aiohttp session to the API, errors translated at the boundary.
-
-Every failure leaves here as an error of ``ledger.errors``: a connection that cannot be made or
-a 5xx is ``Unavailable``/``WorldError``, 404 is ``NotFound``, 409 is a ``VersionConflict``,
-4xx are ``UsageError``. The message is the API's own (``{"error": {"code", "message",
-"details"}}``) so the user sees what the server said, on one line.
+"""The admin CLI's HTTP edge: the hub's one HTTP client (``client.hub_http``) with the CLI's
+name and defaults. Every failure leaves as an error of ``ledger.errors`` (see ``client.hub_http``
+for the table); the message is the API's own, so the user sees what the server said, on one line.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-import orjson
+from client.hub_http import HubConflict, HubHttp, HubResponse, ServerSentEvent, error_for_status
 
-from ledger.errors import (
-    LedgerError,
-    NotFound,
-    Unavailable,
-    UsageError,
-    VersionConflict,
-    WorldError,
-)
+__all__ = ["AdminApi", "ApiConflict", "ApiResponse", "ServerSentEvent", "error_from_response"]
 
-__all__ = ["AdminApi", "ApiResponse", "ApiConflict", "ServerSentEvent", "error_from_response"]
+ApiConflict = HubConflict
+ApiResponse = HubResponse
+error_from_response = error_for_status
 
 
-class ApiConflict(VersionConflict):
-    """A 409 whose details do not name the versions (the message is the server's)."""
-
-    def __init__(self, message: str, details: Any = None) -> None:  # noqa: D107
-        LedgerError.__init__(self, message, details=details)
-        self.service = ""
-        self.expected = -1
-        self.current = -1
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    body: Any
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ServerSentEvent:
-    event: str
-    data: str
-    id: str | None = None
-
-    def json(self) -> Any:
-        try:
-            return orjson.loads(self.data)
-        except orjson.JSONDecodeError:
-            return self.data
-
-
-def error_from_response(status: int, body: Any, url: str) -> LedgerError:
-    """The error an HTTP error status stands for, with the API's message."""
-    message, details = f"HTTP {status} from {url}", None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        err = body["error"]
-        message = str(err.get("message") or err.get("code") or message)
-        details = err.get("details")
-    elif isinstance(body, str) and body.strip():
-        message = f"HTTP {status}: {body.strip().splitlines()[0][:200]}"
-    if status == 404:
-        return NotFound(message, details=details)
-    if status == 409:
-        if isinstance(details, dict) and {"service", "expected_version", "current_version"} <= details.keys():
-            try:
-                return VersionConflict(
-                    str(details["service"]), int(details["expected_version"]), int(details["current_version"])
-                )
-            except (TypeError, ValueError):
-                pass
-        return ApiConflict(message, details)
-    if status in (401, 403):
-        hint = "" if status == 403 else " (pass --token or set CONFIG_LEDGER_TOKEN)"
-        return UsageError(f"{message}{hint}", details=details)
-    if 400 <= status < 500:
-        return UsageError(message, details=details)
-    if status in (502, 503, 504):
-        return Unavailable(message, details=details)
-    return WorldError(message, details=details)
-
-
-class AdminApi:
+class AdminApi(HubHttp):
     """``async with AdminApi(url, token) as api: await api.request("GET", "/api/v1/config/x")``."""
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise UsageError(f"API URL {base_url!r} must start with http:// or https://")
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        super().__init__(base_url, token=token, timeout=timeout, user_agent="config-ledger-cli", name="the API")
 
-    async def __aenter__(self) -> AdminApi:
-        headers = {"Accept": "application/json", "User-Agent": "config-ledger-cli"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        self._session = aiohttp.ClientSession(headers=headers)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("AdminApi used outside `async with`")
-        return self._session
-
-    @staticmethod
-    def path(*parts: str) -> str:
-        """``/api/v1/`` + the parts, each percent-encoded (a service name is user input)."""
-        return "/api/v1/" + "/".join(quote(p, safe="") for p in parts)
-
-    def _unavailable(self, exc: BaseException) -> Unavailable:
-        detail = str(exc) or type(exc).__name__
-        return Unavailable(f"cannot reach the API at {self.base_url}: {detail}")
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        headers: Mapping[str, str] | None = None,
-        ok: tuple[int, ...] = (),
-    ) -> ApiResponse:
-        """Send one request; a status >= 400 not listed in ``ok`` raises its error."""
-        url = self.base_url + path
-        send_headers = dict(headers or {})
-        data: bytes | None = None
-        if body is not None:
-            data = orjson.dumps(body)
-            send_headers["Content-Type"] = content_type
-        try:
-            async with self.session.request(
-                method, url, params=params, data=data, headers=send_headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as resp:
-                raw = await resp.read()
-                status, resp_headers = resp.status, dict(resp.headers)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise self._unavailable(exc) from None
-        parsed: Any = None
-        if raw:
-            try:
-                parsed = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                parsed = raw.decode("utf-8", errors="replace")
-        if status >= 400 and status not in ok:
-            raise error_from_response(status, parsed, url)
-        return ApiResponse(status, parsed, resp_headers)
-
-    async def events(
+    async def events(  # type: ignore[override]
         self, path: str, *, last_event_id: str | None = None, params: Mapping[str, str] | None = None
     ) -> AsyncIterator[ServerSentEvent]:
         """Server-Sent Events from ``path`` until the server closes the stream."""
-        url = self.base_url + path
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout)
-        try:
-            async with self.session.get(url, params=params, headers=headers, timeout=timeout) as resp:
-                if resp.status >= 400:
-                    raw = await resp.read()
-                    try:
-                        body: Any = orjson.loads(raw) if raw else None
-                    except orjson.JSONDecodeError:
-                        body = raw.decode("utf-8", errors="replace")
-                    raise error_from_response(resp.status, body, url)
-                async for event in _parse_sse(resp.content):
-                    yield event
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise self._unavailable(exc) from None
-
-
-async def _parse_sse(content: aiohttp.StreamReader) -> AsyncIterator[ServerSentEvent]:
-    """The text/event-stream format: ``field: value`` lines, events end at a blank line."""
-    event, event_id = "message", None
-    data: list[str] = []
-    async for raw_line in content:
-        line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
-        if not line:
-            if data:
-                yield ServerSentEvent(event, "\n".join(data), event_id)
-            event, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue  # a comment: keep-alive
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value or "message"
-        elif name == "id":
-            event_id = value
+        async for event in super().events(path, last_event_id=last_event_id, params=params):
+            if event is not None:
+                yield event

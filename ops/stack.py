@@ -20,96 +20,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import stat
-import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 
-from ledger import Ledger, LedgerSettings, Replace
-from ledger.__main__ import streams_apply
-from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
-from ledger.settings import settings_error
+from ledger import LedgerSettings
+from ledger.errors import LedgerError, Unavailable, UsageError
+from ledger.settings import HUB_URL, NATS_URL
 from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ops.nats_cluster import NatsCluster
 
 from .cli_http import AdminApi
 from .cli_procs import StackLock, stop_leftovers
 from .cli_supervisor import Child, ChildExited, ChildSpec, Supervisor
+from .stack_provision import (
+    EXAMPLE_CONFIG,
+    EXAMPLE_SERVICE,
+    admin_token,
+    create_database,
+    provision,
+    seed,
+)
+from .stack_settings import StackSettings
 
 __all__ = ["StackSettings", "UpOptions", "run_up", "default_streams_file", "EXAMPLE_SERVICE", "EXAMPLE_CONFIG"]
 
-EXAMPLE_SERVICE = "polygon-historical-downloader"
-# The reference document's safe defaults for its example service.
-EXAMPLE_CONFIG: Mapping[str, Any] = {
-    "operational": {"batch_size": 100, "max_retries": 3, "gap_check_interval_hours": 1},
-    "features": {"enable_verification": True, "enable_auto_backfill": True},
-}
 DATABASE_NAME = "config_ledger"
 # python -m projector exits with this code when it stops on a diverged stream (fail-stop).
 PROJECTOR_FAIL_STOP_EXIT = 4
 USAGE_EXIT = 2
-
-_TRUE = {"1", "true", "yes", "on"}
-
-
-class StackSettings(BaseModel):
-    """Where ``up`` keeps its data and which servers and ports it uses (from the environment)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    data_dir: Path = Path(".ledger-data")
-    nats_url: str | None = None
-    database_url: str | None = None
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(7000, ge=1, le=65535)
-    nats_port: int | None = Field(None, ge=1, le=65535)
-    pg_port: int | None = Field(None, ge=1, le=65535)
-    auth: bool = False
-    external_tokens: bool = False  # API_TOKENS_FILE / API_TOKENS given: use them, generate none
-
-    ENV: ClassVar[dict[str, str]] = {
-        "data_dir": "LEDGER_DATA_DIR",
-        "nats_url": "NATS_URL",
-        "database_url": "DATABASE_URL",
-        "api_host": "API_HOST",
-        "api_port": "API_PORT",
-        "nats_port": "LEDGER_NATS_PORT",
-        "pg_port": "LEDGER_PG_PORT",
-    }
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> StackSettings:
-        values: dict[str, Any] = {f: environ[v] for f, v in cls.ENV.items() if environ.get(v)}
-        values["auth"] = environ.get("API_AUTH", "").strip().lower() in _TRUE
-        values["external_tokens"] = bool(environ.get("API_TOKENS_FILE") or environ.get("API_TOKENS"))
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            raise settings_error(exc, cls.ENV) from None
-
-    @property
-    def probe_host(self) -> str:
-        """Where to reach the API from this machine (a wildcard address is reached on loopback)."""
-        return "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
-
-    @property
-    def api_url(self) -> str:
-        host = f"[{self.probe_host}]" if ":" in self.probe_host else self.probe_host
-        return f"http://{host}:{self.api_port}"
-
 
 @dataclass(frozen=True)
 class UpOptions:
@@ -225,7 +173,7 @@ def _start_servers(settings: StackSettings, data_dir: Path, lock: StackLock,
                 if pg.proc is not None:
                     servers.callback(_stop_server, console, lock, "postgres", lambda: pg.stop("fast"))
                     lock.record("postgres", pg.proc.pid, group=True)
-        _create_database(pg)
+        create_database(pg, DATABASE_NAME)
         database_url = pg.url(DATABASE_NAME)
         console.print(f"[green]✓[/] PostgreSQL  {database_url}  (data {pg.data_dir}, log {pg.log_file})")
     assert nats_url is not None
@@ -296,13 +244,13 @@ async def _serve(settings: StackSettings, options: UpOptions, endpoints: Endpoin
     token = None
     extra_env: dict[str, str] = {"API_AUTH": "on" if auth_on else "off"}
     if auth_on and not settings.external_tokens:
-        tokens_file, token = _admin_token(data_dir)
+        tokens_file, token = admin_token(data_dir)
         extra_env["API_TOKENS_FILE"] = str(tokens_file)
     env = _child_env(environ, settings, endpoints, extra_env)
-    if not await _unless_stopped(stop, _provision(endpoints, env, console)):
+    if not await _unless_stopped(stop, provision(endpoints.streams_file, endpoints.nats_url, env, console, replicas=endpoints.replicas)):
         return 130
     ledger_settings = LedgerSettings.from_env(env)  # env: NATS_URL is the stack's
-    if options.seed and not await _unless_stopped(stop, _seed(ledger_settings, console)):
+    if options.seed and not await _unless_stopped(stop, seed(ledger_settings, console)):
         return 130
     supervisor = Supervisor(
         [
@@ -380,89 +328,6 @@ def _child_env(environ: Mapping[str, str], settings: StackSettings, endpoints: E
     return env
 
 
-async def _provision(endpoints: Endpoints, env: Mapping[str, str], console: Console) -> None:
-    streams_file = endpoints.streams_file
-    with contextlib.redirect_stdout(_ConsoleWriter(console)):
-        await streams_apply(str(streams_file), nats_url=endpoints.nats_url, replicas=endpoints.replicas)
-    await _migrate(env)
-    console.print("[green]✓[/] streams applied, migrations run")
-
-
-class _ConsoleWriter:
-    """A file-like object that sends ``print`` output (streams apply) to the rich console."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            if line.strip():
-                self.console.print(f"  [dim]{escape(line)}[/]", highlight=False)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
-def _create_database(pg: PostgresServer) -> None:
-    """``createdb config_ledger`` on the embedded server, unless it exists already."""
-    result = subprocess.run(
-        [str(pg.bin / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", DATABASE_NAME],
-        capture_output=True, text=True, timeout=60,
-    )
-    if result.returncode != 0 and "already exists" not in result.stderr:
-        raise Unavailable(f"createdb {DATABASE_NAME} failed: {result.stderr.strip()[-500:]}")
-
-
-async def _migrate(env: Mapping[str, str]) -> None:
-    """``python -m projector migrate`` (the projector owns its schema; we only ask it to apply it)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "projector", "migrate", env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
-        last = lines[-1] if lines else f"exit code {proc.returncode}"
-        error = UsageError if proc.returncode == USAGE_EXIT else Unavailable
-        raise error(f"migrations failed: {last}")
-
-
-async def _seed(settings: LedgerSettings, console: Console) -> None:
-    """Append the example service once; a service that exists (or existed) is left alone."""
-    async with Ledger.connect(settings=settings) as led:
-        try:
-            done = await led.append(
-                EXAMPLE_SERVICE, Replace(dict(EXAMPLE_CONFIG)), actor="config-ledger-up",
-                reason="example service from the reference document", expected_version=0,
-            )
-        except VersionConflict:
-            console.print(f"[green]✓[/] example service {EXAMPLE_SERVICE} already there (not seeded again)")
-            return
-    console.print(f"[green]✓[/] seeded {EXAMPLE_SERVICE} (version {done.version})")
-
-
-def _admin_token(data_dir: Path) -> tuple[Path, str]:
-    """The admin token of ``<data>/tokens.yaml``, generated on the first ``--auth`` start."""
-    path = data_dir / "tokens.yaml"
-    if path.exists():
-        try:
-            raw = yaml.safe_load(path.read_text())
-            for entry in raw.get("tokens", []) if isinstance(raw, dict) else []:
-                if entry.get("role") == "admin" and entry.get("token"):
-                    return path, str(entry["token"])
-        except (OSError, yaml.YAMLError, AttributeError):
-            pass
-        raise UsageError(f"{path} has no admin token: delete it to have a new one generated")
-    token = secrets.token_urlsafe(32)
-    body = {"tokens": [{"token": token, "identity": "admin", "role": "admin"}]}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("# generated by `config-ledger up --auth`; keep it secret, delete it to rotate\n")
-        yaml.safe_dump(body, handle, sort_keys=False)
-    return path, token
-
-
 async def _wait_ready(settings: StackSettings, options: UpOptions, supervisor: Supervisor,
                       stop: asyncio.Event) -> bool:
     """Poll /readyz until 200; False if asked to stop first. A child exiting raises ChildExited."""
@@ -518,11 +383,11 @@ def _print_next_steps(console: Console, settings: StackSettings, endpoints: Endp
             title="⚠  WARNING", border_style="bold red",
         ), soft_wrap=False)
     exports = []
-    if url != "http://127.0.0.1:7000":
+    if url != HUB_URL.default:
         exports.append(f"export CONFIG_LEDGER_URL={url}")
     if auth_on and token:
         exports.append(f"export CONFIG_LEDGER_TOKEN={token}")
-    if endpoints.nats_url != "nats://127.0.0.1:4222":
+    if endpoints.nats_url != NATS_URL.default:
         exports.append(f"export NATS_URL={endpoints.nats_url}   # for replay / verify")
     if endpoints.embedded_pg:
         exports.append(f"export DATABASE_URL={endpoints.database_url}   # for projector status / rebuild")

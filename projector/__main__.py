@@ -24,12 +24,32 @@ Exit codes:
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the signal handlers are installed before the other imports, on purpose
+# First thing, before the heavy imports below: SIGTERM (and SIGINT) only record a request to stop,
+# which every command honours once it can (`run` exits 0). Without this, a SIGTERM that arrives
+# while the projector is still importing would kill it with the default action (-15).
+import signal
+
+_STOP_REQUESTED: list[int] = []
+
+
+def _request_stop(signum: int, _frame: object) -> None:
+    _STOP_REQUESTED.append(signum)
+
+
+def _record_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+
+
+if __name__ == "__main__":  # not when a test imports main()
+    _record_stop_signals()
+
 import argparse
 import asyncio
 import json
 import logging
 import os
-import signal
 import socket
 import sys
 import time
@@ -40,7 +60,7 @@ from typing import TextIO
 from ledger.errors import LedgerError, ProjectionDiverged, Unavailable, UsageError, WorldError
 
 from . import db
-from .errors import OPERATOR_HINT
+from .errors import OPERATOR_HINT, DatabaseRefused
 from .migrate import migrate
 from .rebuild import rebuild
 from .runner import Projector
@@ -66,6 +86,8 @@ async def _run(settings: ProjectorSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if _STOP_REQUESTED:  # arrived before the loop's handlers replaced ours
+        stop.set()
     await Projector(settings, instance=_instance()).run(stop)
     return EXIT_OK
 
@@ -84,6 +106,8 @@ async def _rebuild(settings: ProjectorSettings, args: argparse.Namespace) -> int
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
+        if _STOP_REQUESTED:
+            task.cancel()
         try:
             result = await task
         except asyncio.CancelledError:
@@ -215,8 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("nats").setLevel(logging.WARNING)
     try:
         settings = ProjectorSettings.from_env(os.environ)
+        if _STOP_REQUESTED:  # stopped before it started: nothing to undo
+            return EXIT_OK if args.command == "run" else EXIT_INTERRUPTED
+        if args.command in ("status", "migrate"):  # short; a signal interrupts them as usual
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         if args.command == "run":
-            return asyncio.run(_run(settings))
+            try:
+                return asyncio.run(_run(settings))
+            finally:  # closing the loop restored SIG_DFL: keep a late SIGTERM harmless
+                _record_stop_signals()
         if args.command == "rebuild":
             return asyncio.run(_rebuild(settings, args))
         if args.command == "status":
@@ -226,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "" if OPERATOR_HINT in exc.message else f" — {OPERATOR_HINT}"
         _error(f"fail-stop at stream sequence {exc.seq}: {exc.message}{hint}")
         return EXIT_FAIL_STOP
-    except UsageError as exc:
+    except (UsageError, DatabaseRefused) as exc:
         _error(exc.message)
         return EXIT_USAGE
     except (Unavailable, WorldError) as exc:

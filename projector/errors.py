@@ -7,7 +7,7 @@ standby and retries.
 
 from __future__ import annotations
 
-from ledger.errors import ProjectionDiverged, UsageError, WorldError
+from ledger.errors import ProjectionDiverged, Unavailable, UsageError, WorldError
 
 __all__ = [
     "OPERATOR_HINT",
@@ -19,6 +19,7 @@ __all__ = [
     "LeaderLockTimeout",
     "MigrationError",
     "NotMigrated",
+    "DatabaseRefused",
 ]
 
 # Appended to every fail-stop reason stored in projector_status and printed by the CLI.
@@ -70,7 +71,21 @@ class MigrationError(UsageError):
     code = "migration_error"
 
 
-class NotMigrated(WorldError):
-    """The projector's tables do not exist yet: nothing ran ``projector.migrate`` on this database."""
+class NotMigrated(Unavailable):
+    """The projector's tables do not exist yet: nothing ran ``projector.migrate`` on this database.
+
+    For the API this is the projection being unavailable (503); for the projector's CLI a
+    world error to report (status, rebuild) or to fix by migrating (run migrates first).
+    """
 
     code = "not_migrated"
+
+
+class DatabaseRefused(WorldError):
+    """PostgreSQL refused the database or the credentials named by ``DATABASE_URL``.
+
+    A setting to fix, not a retry: the projector exits with the usage code; the API answers 503
+    (the caller's request is not at fault).
+    """
+
+    code = "database_refused"

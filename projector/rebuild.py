@@ -35,13 +35,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from ledger import nats_io
 from ledger.errors import LedgerError, ProjectionDiverged
 from ledger.fold import ChainState
 
-from . import status
+from . import db, status
 from .db import pg_errors
 from .errors import (
     OPERATOR_HINT,
@@ -55,6 +53,7 @@ from .migrate import migrate
 from .repository import Repository
 from .rows import VERSION_COLUMNS, VersionRow, version_row
 from .runner import Resources, open_resources
+from .schema import NOTIFY_CHANNEL
 from .settings import ProjectorSettings
 from .stream import StreamReader, stream_head
 from .verify import verify_message
@@ -225,7 +224,7 @@ async def _copy(conn: Any, rows: list[VersionRow]) -> None:
             await conn.copy_records_to_table(
                 REBUILD_TABLES["config_versions"], records=rows, columns=VERSION_COLUMNS
             )
-        except asyncpg.UniqueViolationError as exc:
+        except db.UniqueViolation as exc:
             raise DuplicateEvent(
                 f"the stream repeats an event ({exc.constraint_name}: {exc.detail})", seq=rows[0].stream_seq
             ) from None
@@ -258,7 +257,7 @@ async def _swap(
                 async with conn.transaction():
                     await _swap_once(conn, fence, stream, last_seq, last_stored_at, instance)
                 return
-            except asyncpg.LockNotAvailableError:
+            except db.LockNotAvailable:
                 if attempt == _SWAP_ATTEMPTS:
                     raise LeaderLockTimeout(
                         "could not swap the rebuilt tables in: readers held their locks for "
@@ -302,7 +301,7 @@ async def _swap_once(
         last_seq,
         instance,
     )
-    await conn.execute(f"SELECT pg_notify('{status.NOTIFY_CHANNEL}', $1)", str(last_seq))
+    await conn.execute(f"SELECT pg_notify('{NOTIFY_CHANNEL}', $1)", str(last_seq))
 
 
 async def _count(conn: Any) -> int:

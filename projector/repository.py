@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from ledger.errors import LedgerError, ProjectionDiverged
 from ledger.fold import ChainState
 
+from . import db
 from .db import pg_errors
 from .errors import CheckpointMoved, DuplicateEvent, LeadershipLost
 from .leader import Fence
 from .rows import VERSION_COLUMNS, VersionRow
+from .schema import SELECT_CHECKPOINT, VERSIONS
 
 __all__ = ["Checkpoint", "ProjectionState", "Batch", "Repository", "closing_statement"]
 
@@ -162,22 +162,22 @@ class Repository:
         with pg_errors("apply batch"):
             await conn.execute("BEGIN")
             try:
-                await conn.copy_records_to_table("config_versions", records=batch.rows, columns=VERSION_COLUMNS)
+                await conn.copy_records_to_table(VERSIONS, records=batch.rows, columns=VERSION_COLUMNS)
                 await conn.execute(closing)
             except BaseException as exc:
                 if not conn.is_closed() and conn.is_in_transaction():
                     await conn.execute("ROLLBACK")
-                if isinstance(exc, asyncpg.UniqueViolationError):
+                if isinstance(exc, db.UniqueViolation):
                     raise await self._conflict(batch, exc) from None
-                if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _LEADERSHIP_LOST:
+                if isinstance(exc, db.PostgresError) and exc.sqlstate == _LEADERSHIP_LOST:
                     raise LeadershipLost(str(exc)) from None
-                if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _CHECKPOINT_MOVED:
+                if isinstance(exc, db.PostgresError) and exc.sqlstate == _CHECKPOINT_MOVED:
                     raise CheckpointMoved(str(exc)) from None
                 raise
 
     async def _conflict(self, batch: Batch, exc: Any) -> LedgerError:
         """A unique violation: another writer applied these sequences, or the stream repeats."""
-        now = await self.conn.fetchval("SELECT last_seq FROM projector_checkpoint WHERE id = 1")
+        now = await self.conn.fetchval(SELECT_CHECKPOINT)
         if now != batch.prev_seq:
             return CheckpointMoved(
                 f"checkpoint is at {now}, not {batch.prev_seq}: another writer applied these "

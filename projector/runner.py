@@ -42,7 +42,7 @@ from ledger.event import Event
 from ledger.fold import ChainState
 
 from . import db, status
-from .errors import OPERATOR_HINT, DuplicateEvent, EventMismatch, StreamRegression
+from .errors import OPERATOR_HINT, DatabaseRefused, DuplicateEvent, EventMismatch, StreamRegression
 from .leader import LeaderLock
 from .migrate import migrate
 from .repository import Batch, ProjectionState, Repository
@@ -137,7 +137,7 @@ class Projector:
                     return
             except ProjectionDiverged:
                 raise
-            except UsageError:
+            except (UsageError, DatabaseRefused):  # a setting to fix, not a retry
                 raise
             except LedgerError as exc:  # Unavailable, LeadershipLost, refused statements
                 log.warning("projector session ended: %s; retrying", exc)

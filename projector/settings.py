@@ -1,46 +1,61 @@
-"""Projector settings: one frozen model built from an injected environment mapping."""
+"""Projector settings: one frozen model, read through the project's layered settings
+(``ledger.settings.SettingsModel``: defaults < ``$INFRA_CONFIG_DIR`` files < variables)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from ledger.settings import LedgerSettings, settings_error
+from ledger.settings import (
+    DATABASE_URL,
+    LEDGER_STREAM,
+    LEDGER_SUBJECT_PREFIX,
+    NATS_URL,
+    LedgerSettings,
+    Setting,
+    SettingsModel,
+)
 
 __all__ = ["ProjectorSettings"]
 
+_BATCH_SIZE = Setting("projector.batch_size", "PROJECTOR_BATCH_SIZE", 500, "events per transaction, at most")
+_BATCH_DELAY_MS = Setting("projector.batch_delay_ms", "PROJECTOR_BATCH_DELAY_MS", 20, "wait to fill a batch")
+_HEARTBEAT_MS = Setting("projector.heartbeat_ms", "PROJECTOR_HEARTBEAT_MS", 1000, "status row refresh")
+_LOCK_POLL_MS = Setting("projector.lock_poll_ms", "PROJECTOR_LOCK_POLL_MS", 200, "standby's leader lock poll")
+_RETRY_MAX_MS = Setting("projector.retry_max_ms", "PROJECTOR_RETRY_MAX_MS", 1500, "outage backoff cap")
 
-class ProjectorSettings(BaseModel):
+
+class ProjectorSettings(SettingsModel):
     """Where to read (NATS stream), where to write (PostgreSQL), and how to batch.
 
     ``ProjectorSettings.from_env(os.environ)`` in the composition root; tests pass dicts.
     """
 
-    model_config = ConfigDict(frozen=True)
+    SERVICE: ClassVar[str] = "projector"
 
     database_url: str
-    nats_url: str = "nats://127.0.0.1:4222"
-    stream: str = Field("CONFIG_LEDGER", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    subject_prefix: str = Field("config.events", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-    batch_size: int = Field(500, ge=1, le=10_000)
-    batch_delay_ms: int = Field(20, ge=0, le=60_000)
-    heartbeat_ms: int = Field(1000, ge=50, le=60_000)
-    lock_poll_ms: int = Field(200, ge=10, le=10_000)
-    retry_max_ms: int = Field(1500, ge=50, le=60_000)
-    connect_timeout: float = Field(2.0, gt=0)
+    nats_url: str = NATS_URL.default
+    stream: str = Field(default=LEDGER_STREAM.default, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    subject_prefix: str = Field(default=LEDGER_SUBJECT_PREFIX.default, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    batch_size: int = Field(default=_BATCH_SIZE.default, ge=1, le=10_000)
+    batch_delay_ms: int = Field(default=_BATCH_DELAY_MS.default, ge=0, le=60_000)
+    heartbeat_ms: int = Field(default=_HEARTBEAT_MS.default, ge=50, le=60_000)
+    lock_poll_ms: int = Field(default=_LOCK_POLL_MS.default, ge=10, le=10_000)
+    retry_max_ms: int = Field(default=_RETRY_MAX_MS.default, ge=50, le=60_000)
+    connect_timeout: float = Field(default=2.0, gt=0)
 
-    ENV: ClassVar[dict[str, str]] = {
-        "database_url": "DATABASE_URL",
-        "nats_url": "NATS_URL",
-        "stream": "LEDGER_STREAM",
-        "subject_prefix": "LEDGER_SUBJECT_PREFIX",
-        "batch_size": "PROJECTOR_BATCH_SIZE",
-        "batch_delay_ms": "PROJECTOR_BATCH_DELAY_MS",
-        "heartbeat_ms": "PROJECTOR_HEARTBEAT_MS",
-        "lock_poll_ms": "PROJECTOR_LOCK_POLL_MS",
-        "retry_max_ms": "PROJECTOR_RETRY_MAX_MS",
+    FIELDS: ClassVar[Mapping[str, Setting]] = {
+        "database_url": DATABASE_URL,
+        "nats_url": NATS_URL,
+        "stream": LEDGER_STREAM,
+        "subject_prefix": LEDGER_SUBJECT_PREFIX,
+        "batch_size": _BATCH_SIZE,
+        "batch_delay_ms": _BATCH_DELAY_MS,
+        "heartbeat_ms": _HEARTBEAT_MS,
+        "lock_poll_ms": _LOCK_POLL_MS,
+        "retry_max_ms": _RETRY_MAX_MS,
     }
 
     @field_validator("database_url")
@@ -49,15 +64,6 @@ class ProjectorSettings(BaseModel):
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ProjectorSettings:
-        """Build from environment variables; a bad value raises UsageError naming the variable."""
-        values = {field: environ[var] for field, var in cls.ENV.items() if environ.get(var)}
-        try:
-            return cls(**values)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            raise settings_error(exc, cls.ENV) from None
 
     @property
     def ledger(self) -> LedgerSettings:

@@ -25,9 +25,9 @@ from datetime import datetime
 from typing import Any
 
 from .db import pg_errors
+from .schema import NOTIFY_CHANNEL, READ_STATUS, SELECT_CHECKPOINT
 
 __all__ = [
-    "NOTIFY_CHANNEL",
     "STATES",
     "ProjectorStatus",
     "read_status",
@@ -38,7 +38,6 @@ __all__ = [
     "set_state",
 ]
 
-NOTIFY_CHANNEL = "config_ledger_projected"
 STATES = ("starting", "running", "failed", "stopped", "rebuilding")
 
 
@@ -91,21 +90,12 @@ class ProjectorStatus:
         return out
 
 
-_READ = """
-SELECT s.state, s.reason, s.failed_seq, s.stream_last_seq, s.stream_last_at, s.pending_since,
-       s.instance, s.heartbeat_at, s.updated_at,
-       c.stream, COALESCE(c.last_seq, 0) AS last_seq, c.last_stored_at,
-       clock_timestamp() AS now
-FROM (SELECT 1) AS one
-LEFT JOIN projector_status s ON s.id = 1
-LEFT JOIN projector_checkpoint c ON c.id = 1
-"""
 
 
 async def read_status(conn: Any) -> ProjectorStatus:
     """The projector's state, checkpoint and lag (raises NotMigrated before the first migration)."""
     with pg_errors("read projector status"):
-        row = await conn.fetchrow(_READ)
+        row = await conn.fetchrow(READ_STATUS)
     now: datetime = row["now"]
     last_seq = int(row["last_seq"])
     stream_last = int(row["stream_last_seq"] or 0)
@@ -155,7 +145,7 @@ async def wait_applied(conn: Any, seq: int, *, timeout: float) -> bool:
         await conn.add_listener(NOTIFY_CHANNEL, on_notify)
     try:
         with pg_errors("read checkpoint"):
-            current = await conn.fetchval("SELECT last_seq FROM projector_checkpoint WHERE id = 1")
+            current = await conn.fetchval(SELECT_CHECKPOINT)
         if current is not None and current >= seq:
             return True
         try:
@@ -185,7 +175,7 @@ def keep_failed_or(state_sql: str, checkpoint_sql: str) -> str:
     return _KEEP_OR_CLEAR.format(f=_STILL_FAILED.format(cp=checkpoint_sql), state=state_sql)
 
 
-_CHECKPOINT_NOW = "(SELECT COALESCE(last_seq, 0) FROM projector_checkpoint WHERE id = 1)"
+_CHECKPOINT_NOW = f"({SELECT_CHECKPOINT})"
 
 
 async def mark_running(conn: Any, *, instance: str) -> None:

@@ -160,4 +160,6 @@ def test_main_exit_codes_for_bad_settings_and_unreachable_nats() -> None:
 
     assert main(environ={"API_PORT": "not-a-port", "API_AUTH": "off"}) == EXIT_USAGE
     assert main(environ={"API_AUTH": "on"}) == EXIT_USAGE  # auth on, no tokens
-    assert main(environ={"API_AUTH": "off", "NATS_URL": f"nats://127.0.0.1:{free_port()}"}) == EXIT_UNAVAILABLE
+    assert main(environ={"API_AUTH": "off"}) == EXIT_USAGE  # no DATABASE_URL
+    unreachable = {"API_AUTH": "off", "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
+    assert main(environ={**unreachable, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}) == EXIT_UNAVAILABLE

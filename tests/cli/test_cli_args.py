@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.errors import UsageError
 from ops.cli_args import (
     format_instant,
     load_document,
@@ -15,7 +16,6 @@ from ops.cli_args import (
     parse_json_object,
     parse_version_or_instant,
 )
-from ledger.errors import UsageError
 
 
 def test_instant_with_offset_is_normalised_to_utc() -> None:

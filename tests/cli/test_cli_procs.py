@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.cli_procs import StackLock, start_time, stop_leftovers
 from ledger.errors import UsageError
+from ops.cli_procs import StackLock, start_time, stop_leftovers
 from tests.support.waiting import wait_for
 
 from .proctree import stat_of

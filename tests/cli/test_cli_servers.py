@@ -13,8 +13,8 @@ from typing import BinaryIO
 import aiohttp
 import pytest
 
-from ops.stack import EXAMPLE_SERVICE
 from ops.embedded import REPO_ROOT, free_port
+from ops.stack import EXAMPLE_SERVICE
 from tests.support.waiting import wait_for
 
 from .conftest import RunningStack, _create_database, clean_env, cli_argv, readyz

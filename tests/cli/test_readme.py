@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from client.settings import ClientSettings
+from ledger.settings import LedgerSettings
 from ops.cli import build_parser
 from ops.cli_exit import ExitCode
-from client.settings import ClientSettings
-from ops.stack import StackSettings
 from ops.embedded import REPO_ROOT
-from ledger.settings import LedgerSettings
+from ops.stack import StackSettings
 
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -77,5 +77,5 @@ def test_the_configuration_reference_names_every_variable() -> None:
     from projector.settings import ProjectorSettings
 
     models: list[Any] = [LedgerSettings, ApiSettings, ProjectorSettings, ClientSettings, StackSettings]
-    missing = {var for model in models for var in model.ENV.values() if f"`{var}`" not in README}
+    missing = {s.env for model in models for s in model.settings() if f"`{s.env}`" not in README}
     assert not missing, f"README's configuration reference lacks {sorted(missing)}"

@@ -21,8 +21,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ops.stack import EXAMPLE_SERVICE
 from ops.embedded import free_port
+from ops.stack import EXAMPLE_SERVICE
 from tests.support.waiting import wait_for
 
 from .conftest import UpProcess, clean_env, cli_argv, readyz, start_up

@@ -53,7 +53,7 @@ async def test_an_invalid_update_is_rejected_and_the_last_good_value_stays(
     assert settings.value.operational.batch_size == 20
 
     await ledger.append("svc", Replace({"operational": {"batch_size": "lots"}}), actor="ops")  # v4: invalid
-    await wait_for(lambda: client._seen_version == 4, timeout=5, what="version 4 seen")
+    await wait_for(lambda: client._sources.follower.seen_version == 4, timeout=5, what="version 4 seen")
     assert settings.value.operational.batch_size == 20 and settings.version == 3
     assert await client.get_config() == {"operational": {"batch_size": 20}}
     assert client.version == 3

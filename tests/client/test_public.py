@@ -17,8 +17,8 @@ def test_all_names_exist_and_are_the_documented_ones() -> None:
     assert (Path(client.__file__).parent / "py.typed").exists()
 
 
-OWN_MODULES = ["__init__", "audit", "binding", "config_client", "http_source", "lkg", "notify", "settings",
-               "snapshot", "stream_source"]
+OWN_MODULES = ["__init__", "audit", "binding", "config_client", "holder", "http_source", "hub_http", "lkg",
+               "notify", "settings", "snapshot", "sources", "stream_follow", "stream_source"]
 
 
 def _environment_reads(tree: ast.AST) -> list[ast.AST]:

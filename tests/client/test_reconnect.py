@@ -53,7 +53,7 @@ async def test_nats_restart_mid_stream_misses_nothing(
     await wait_for(lambda: len(seen) >= 8, timeout=3, what="callbacks")
     assert seen == list(range(4, 12))
     assert client.source == "stream"
-    watcher = client._watcher
+    watcher = client._sources.watcher
     assert watcher is not None and watcher.subscriptions >= 2  # re-subscribed after last_seq
 
 

@@ -173,7 +173,7 @@ async def test_a_lost_delivery_is_recovered_by_a_resync(
     await client.init_async()
     seen: list[int] = []
     client.on_config_update(lambda config: seen.append(config["n"]))
-    watcher = client._watcher
+    watcher = client._sources.watcher
     assert watcher is not None and watcher.subscriptions == 1
     deliver = watcher._queue.put_nowait
     dropped: list[int] = []
@@ -216,7 +216,7 @@ async def test_a_gap_in_the_stream_itself_is_accepted_after_one_resync(
     messages = [r.getMessage() for r in caplog.records]
     assert any("re-reading" in m for m in messages)
     assert any("the stream itself skips from version 1 to 3" in m for m in messages)
-    assert client._watcher is not None and client._watcher.subscriptions == 2
+    assert client._sources.watcher is not None and client._sources.watcher.subscriptions == 2
 
 
 async def test_without_hot_reload_the_stream_is_read_per_cache_period(

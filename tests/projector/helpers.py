@@ -22,9 +22,9 @@ import orjson
 from nats.aio.client import Client as NATS
 
 from ledger import nats_io
-from ops.embedded import REPO_ROOT
 from ledger.event import Event
 from ledger.nats_io import StoredMsg
+from ops.embedded import REPO_ROOT
 from projector import Projector, ProjectorSettings
 from projector.rows import VersionRow, current_rows, version_row
 

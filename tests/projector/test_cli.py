@@ -20,7 +20,7 @@ from .helpers import Processes, checkpoint, env_for, wait_exit
 
 
 def test_public_names() -> None:
-    assert projector.__doc__ == "projector package (Config Ledger)."
+    assert (projector.__doc__ or "").startswith("projector package (Config Ledger)")
     for name in projector.__all__:
         assert getattr(projector, name) is not None, name
     assert {"migrate", "read_status", "wait_applied", "NOTIFY_CHANNEL", "Projector", "rebuild"} <= set(projector.__all__)

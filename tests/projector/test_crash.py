@@ -97,6 +97,9 @@ async def test_kill9_at_random_points_loses_and_duplicates_nothing(
     last = await ledger.js.stream_info(ledger.settings.stream)
     assert last.state.last_seq == TOTAL
     await wait_for(lambda: _caught_up(pg, TOTAL), timeout=60, what="the final run to catch up")
+    # The checkpoint may have reached TOTAL before the last kill: wait for the final process itself
+    # to lead (it then has its signal handlers and has read the checkpoint), not only for the data.
+    await wait_for(lambda: _leading(pg, final.pid), timeout=60, what="the final run to take the lead")
     final.send_signal(signal.SIGTERM)
     assert await wait_exit(final, timeout=15) == 0, procs.stderr(final)
 
@@ -111,6 +114,11 @@ async def test_kill9_at_random_points_loses_and_duplicates_nothing(
 
 async def _advanced(pg: Any, since: int) -> bool:
     return await _checkpoint(pg) > since
+
+
+async def _leading(pg: Any, pid: int) -> bool:
+    status = await read_status(pg)
+    return status.state == "running" and (status.instance or "").endswith(f":{pid}")
 
 
 async def _caught_up(pg: Any, total: int) -> bool:

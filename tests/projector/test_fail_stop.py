@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from ledger import Ledger, Patch, Replace
-from ops.embedded import NatsServer
 from ledger.errors import ProjectionDiverged
 from ledger.event import Event, event_hash, format_time, idempotency_event_id
+from ops.embedded import NatsServer
 from projector import EventMismatch, ProjectorSettings, StreamRegression, read_status
 from tests.conftest import provision
 from tests.support.waiting import wait_for

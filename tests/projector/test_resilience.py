@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 
 from ledger import Ledger, LedgerSettings
-from ops.embedded import NatsServer, PostgresServer
 from ledger.event import Event, Patch, Replace, new_event
+from ops.embedded import NatsServer, PostgresServer
 from projector import read_status
 from tests.support.waiting import wait_for
 

@@ -1,0 +1,116 @@
+"""``config-ledger up``'s provisioning: streams, migrations, the example service, the admin token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+
+from ledger import Ledger, LedgerSettings, Replace
+from ledger.__main__ import streams_apply
+from ledger.errors import Unavailable, UsageError, VersionConflict
+from ops.embedded import PostgresServer
+
+__all__ = ["EXAMPLE_CONFIG", "EXAMPLE_SERVICE", "admin_token", "create_database", "provision", "seed"]
+
+EXAMPLE_SERVICE = "polygon-historical-downloader"
+# The reference document's safe defaults for its example service.
+EXAMPLE_CONFIG: Mapping[str, Any] = {
+    "operational": {"batch_size": 100, "max_retries": 3, "gap_check_interval_hours": 1},
+    "features": {"enable_verification": True, "enable_auto_backfill": True},
+}
+_USAGE_EXIT = 2  # python -m projector: a usage error (bad setting, wrong database)
+
+
+async def provision(streams_file: Path, nats_url: str, env: Mapping[str, str], console: Console,
+                    *, replicas: int | None = None) -> None:
+    """``streams apply`` of ``streams_file``, then the projector's migrations."""
+    with contextlib.redirect_stdout(_ConsoleWriter(console)):
+        await streams_apply(str(streams_file), nats_url=nats_url, replicas=replicas)
+    await _migrate(env)
+    console.print("[green]✓[/] streams applied, migrations run")
+
+
+class _ConsoleWriter:
+    """A file-like object that sends ``print`` output (streams apply) to the rich console."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.console.print(f"  [dim]{escape(line)}[/]", highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def create_database(pg: PostgresServer, name: str) -> None:
+    """``createdb <name>`` on the embedded server, unless it exists already."""
+    result = subprocess.run(
+        [str(pg.bin / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", name],
+        capture_output=True, text=True, timeout=60,
+    )
+    if result.returncode != 0 and "already exists" not in result.stderr:
+        raise Unavailable(f"createdb {name} failed: {result.stderr.strip()[-500:]}")
+
+
+async def _migrate(env: Mapping[str, str]) -> None:
+    """``python -m projector migrate`` (the projector owns its schema; we only ask it to apply it)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "projector", "migrate", env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        error = UsageError if proc.returncode == _USAGE_EXIT else Unavailable
+        raise error(f"migrations failed: {last}")
+
+
+async def seed(settings: LedgerSettings, console: Console) -> None:
+    """Append the example service once; a service that exists (or existed) is left alone."""
+    async with Ledger.connect(settings=settings) as led:
+        try:
+            done = await led.append(
+                EXAMPLE_SERVICE, Replace(dict(EXAMPLE_CONFIG)), actor="config-ledger-up",
+                reason="example service from the reference document", expected_version=0,
+            )
+        except VersionConflict:
+            console.print(f"[green]✓[/] example service {EXAMPLE_SERVICE} already there (not seeded again)")
+            return
+    console.print(f"[green]✓[/] seeded {EXAMPLE_SERVICE} (version {done.version})")
+
+
+def admin_token(data_dir: Path) -> tuple[Path, str]:
+    """The admin token of ``<data>/tokens.yaml``, generated on the first ``--auth`` start."""
+    path = data_dir / "tokens.yaml"
+    if path.exists():
+        try:
+            raw = yaml.safe_load(path.read_text())
+            for entry in raw.get("tokens", []) if isinstance(raw, dict) else []:
+                if entry.get("role") == "admin" and entry.get("token"):
+                    return path, str(entry["token"])
+        except (OSError, yaml.YAMLError, AttributeError):
+            pass
+        raise UsageError(f"{path} has no admin token: delete it to have a new one generated")
+    token = secrets.token_urlsafe(32)
+    body = {"tokens": [{"token": token, "identity": "admin", "role": "admin"}]}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("# generated by `config-ledger up --auth`; keep it secret, delete it to rotate\n")
+        yaml.safe_dump(body, handle, sort_keys=False)
+    return path, token
