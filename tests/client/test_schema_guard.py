@@ -34,7 +34,8 @@ async def test_a_document_failing_the_schema_is_rejected_and_the_last_good_one_s
     rejected = [r.getMessage() for r in caplog.records if "rejected version 2" in r.getMessage()]
     assert rejected and "/batch_size (minimum)" in rejected[0]
     await ledger.append("svc", Replace({"size": "x"}), actor="ops")  # v4 fails: required
-    await wait_for(lambda: client._seen_version == 4, timeout=5, what="version 4 seen")
+    await wait_for(lambda: any("rejected version 4" in r.getMessage() for r in caplog.records),
+                   timeout=5, what="version 4 seen (and rejected)")
     assert client.version == 3 and await client.get_config() == {"batch_size": 20}
     await wait_for(lambda: seen == [10, 20], timeout=5, what="callbacks for the good versions only")
     await client.shutdown()
