@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import nats.errors
+from nats.js.api import PubAck
 
 from . import nats_io
 from .errors import (
     InvalidChange,
     InvalidConfig,
     LedgerError,
-    StoreTimeout,
-    TemporarilyUnavailable,
     UsageError,
     VersionConflict,
     WrongLastSequence,
@@ -36,6 +35,7 @@ from .errors import (
 from .event import Change, Event, new_event
 from .ledger import Appended, Ledger
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
+from .retry import within_deadline
 from .schema import validate as validate_schema
 
 __all__ = ["Member", "Decided", "CommittedSet", "MAX_MEMBERS", "member_event_id", "decide", "commit"]
@@ -182,48 +182,38 @@ async def _publish(ledger: Ledger, decided: list[Decided], batch_id: str) -> lis
                 decided.index(d), d.member.service,
             )
     n, js, s = len(decided), ledger.js, ledger.settings
-    loop = asyncio.get_running_loop()
-    deadline, pause, retry = loop.time() + s.write_deadline, 0.02, 0
-    while True:
+    tries = 0
+
+    async def send(timeout: float) -> PubAck:
+        # A new batch id per try (the server keeps no half batch); the same msg-ids and
+        # expectations, so a try after one that landed is refused as a wrong last sequence.
+        nonlocal tries
+        tries += 1
         try:
-            try:
-                for i, (d, body) in enumerate(zip(decided, bodies, strict=True), start=1):
-                    headers = {
-                        BATCH_ID: f"{batch_id}.{retry}",
-                        BATCH_SEQ: str(i),
-                        MSG_ID: d.event.event_id,
-                        EXPECTED_LAST_SUBJECT_SEQ: str(d.expected_seq),
-                    }
-                    subject = ledger.subject(d.member.service)
-                    if i < n:
-                        await ledger.nc.publish(subject, body, headers=headers)
-                    else:
-                        headers[BATCH_COMMIT] = "1"
-                        timeout = max(0.05, min(s.request_timeout, deadline - loop.time()))
-                        ack = await js.publish(subject, body, stream=s.stream, headers=headers, timeout=timeout)
-            except (TimeoutError, OSError, nats.errors.Error) as exc:
-                raise nats_io.translate(exc, "commit change set") from None
-        except WrongLastSequence:
-            return await _resolve(ledger, decided)
-        except (StoreTimeout, TemporarilyUnavailable) as exc:
-            # Ambiguous or not possible yet (a leader election): did it land? else the same
-            # msg-ids and expectations again, in a new batch, until the write deadline.
-            found = await _resolve(ledger, decided)
-            if found is not None:
-                return found
-            left = deadline - loop.time()
-            if left <= 0:
-                raise StoreTimeout(
-                    f"NATS did not acknowledge the change set within the {s.write_deadline:g} s write "
-                    f"deadline (last: {exc.message}); it may or may not be stored: retry with the same "
-                    "changeset id (Idempotency-Key)"
-                ) from None
-            retry += 1
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 2, 0.25)
-            continue
-        first_seq = ack.seq - n + 1
-        return [Appended(d.event, first_seq + i) for i, d in enumerate(decided)]
+            for i, (d, body) in enumerate(zip(decided, bodies, strict=True), start=1):
+                headers = {
+                    BATCH_ID: f"{batch_id}.{tries}",
+                    BATCH_SEQ: str(i),
+                    MSG_ID: d.event.event_id,
+                    EXPECTED_LAST_SUBJECT_SEQ: str(d.expected_seq),
+                }
+                subject = ledger.subject(d.member.service)
+                if i < n:
+                    await ledger.nc.publish(subject, body, headers=headers)
+                else:
+                    headers[BATCH_COMMIT] = "1"
+                    return await js.publish(subject, body, stream=s.stream, headers=headers, timeout=timeout)
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            raise nats_io.translate(exc, "commit change set") from None
+        raise AssertionError("a change set has at least one member")
+
+    try:
+        ack = await within_deadline(send, what="commit change set", ambiguous=True,
+                                    deadline_s=s.write_deadline, request_timeout=s.request_timeout)
+    except WrongLastSequence:
+        return await _resolve(ledger, decided)
+    first_seq = ack.seq - n + 1
+    return [Appended(d.event, first_seq + i) for i, d in enumerate(decided)]
 
 
 async def _resolve(ledger: Ledger, decided: list[Decided]) -> list[Appended] | None:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,14 +26,13 @@ from .errors import (
     InvalidConfig,
     LedgerError,
     NotFound,
-    StoreTimeout,
-    TemporarilyUnavailable,
     Unavailable,
     VersionConflict,
     WrongLastSequence,
 )
 from .event import Change, Event, Rollback, idempotency_event_id, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
+from .retry import within_deadline
 from .schema import validate as validate_schema
 from .settings import LedgerSettings
 from .validate import validate_service_name
@@ -121,10 +120,15 @@ class Ledger:
         return self.settings.subject(validate_service_name(service))
 
     async def _last_entry(self, service: str) -> Entry | None:
-        msg = await nats_io.direct_last(
-            self.nc, self.settings.stream, self.subject(service), timeout=self.settings.request_timeout
-        )
+        subject = self.subject(service)
+        msg = await self._read(f"read the last event of {subject}",
+                               lambda t: nats_io.direct_last(self.nc, self.settings.stream, subject, timeout=t))
         return Entry.from_stored(msg) if msg else None
+
+    async def _read(self, what: str, call: Callable[[float], Awaitable[StoredMsg | None]]) -> StoredMsg | None:
+        """A direct get, retried through a leader election or a reconnect (``ledger.retry``)."""
+        return await within_deadline(call, what=what, deadline_s=self.settings.write_deadline,
+                                     request_timeout=self.settings.request_timeout)
 
     async def current_entry(self, service: str) -> Entry | None:
         entry = await self._last_entry(service)
@@ -337,51 +341,37 @@ class Ledger:
         data = event.to_bytes()
         if len(data) > 1024 * 1024:
             raise InvalidConfig("document.size", "event is larger than the stream's 1 MiB message limit")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.write_deadline
-        pause = 0.02
-        attempts = 0
-        while True:
-            attempts += 1
-            headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)}
-            timeout = max(0.05, min(self.settings.request_timeout, deadline - loop.time()))
-            try:
-                try:
-                    ack = await self.js.publish(
-                        subject, data, stream=self.settings.stream, headers=headers, timeout=timeout
-                    )
-                except (TimeoutError, OSError, nats.errors.Error) as exc:
-                    raise nats_io.translate(exc, "append") from None
-                if ack.duplicate:
-                    return await self._stored_at(subject, ack.seq, duplicate=True)
-                return Appended(event, ack.seq)
-            except WrongLastSequence:
-                return await self._resolve_conflict(subject, event.event_id, expected_seq)
-            except (StoreTimeout, TemporarilyUnavailable) as exc:
-                # Ambiguous or not yet possible: the same msg-id and expectation again.
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise StoreTimeout(
-                        f"NATS did not acknowledge the append to {subject} within the "
-                        f"{self.settings.write_deadline:g} s write deadline ({attempts} tries, last: "
-                        f"{exc.message}); it may or may not be stored: retry with the same "
-                        "idempotency key"
-                    ) from None
-                if attempts == 2:
-                    log.info("append to %s not acknowledged yet (%s); retrying until the write "
-                             "deadline", subject, exc.message)
-                await asyncio.sleep(min(pause, left))
-                pause = min(pause * 2, 0.25)
+        headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)}
+
+        async def attempt(timeout: float) -> Any:
+            try:  # a fresh dict each time: nats-py adds to the one it is given
+                return await self.js.publish(
+                    subject, data, stream=self.settings.stream, headers=dict(headers), timeout=timeout
+                )
+            except (TimeoutError, OSError, nats.errors.Error) as exc:
+                raise nats_io.translate(exc, f"append to {subject}") from None
+
+        try:
+            ack = await within_deadline(attempt, what=f"append to {subject}", ambiguous=True,
+                                        deadline_s=self.settings.write_deadline,
+                                        request_timeout=self.settings.request_timeout)
+        except WrongLastSequence:
+            return await self._resolve_conflict(subject, event.event_id, expected_seq)
+        if ack.duplicate:
+            return await self._stored_at(subject, ack.seq, duplicate=True)
+        return Appended(event, ack.seq)
 
     async def _resolve_conflict(self, subject: str, event_id: str, expected_seq: int) -> Appended | None:
         """Wrong last sequence: was it our own earlier attempt (lost ack) that moved the subject on?"""
-        msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, expected_seq + 1)
+        msg = await self._read(f"read {subject} after sequence {expected_seq}", lambda t: nats_io.direct_next(
+            self.nc, self.settings.stream, subject, expected_seq + 1, timeout=t))
         if msg is not None and msg.msg_id == event_id:
             return Appended(Event.from_bytes(msg.data), msg.seq, duplicate=True)
         return None
 
     async def _stored_at(self, subject: str, seq: int, *, duplicate: bool) -> Appended:
-        msg = await nats_io.direct_next(self.nc, self.settings.stream, subject, seq)
+        msg = await self._read(f"read {subject} at sequence {seq}", lambda t: nats_io.direct_next(
+            self.nc, self.settings.stream, subject, seq, timeout=t))
         if msg is None or msg.seq != seq:
             raise LedgerError(f"acknowledged sequence {seq} is not on {subject}")
         return Appended(Event.from_bytes(msg.data), seq, duplicate=duplicate)
