@@ -10,9 +10,9 @@ from pathlib import Path
 import nats
 import pytest
 
-from ops.embedded import REPO_ROOT
 from ledger.errors import StreamConfigError
 from ledger.streams import apply_streams, load_streams_file
+from ops.embedded import REPO_ROOT
 
 SHIPPED = (REPO_ROOT / "streams.yaml").read_text()
 
