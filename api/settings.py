@@ -21,6 +21,10 @@ Every variable, its default and meaning:
 ``API_POLL_INTERVAL_MS``    1000        safety-net refresh of the cache when no NOTIFY arrives
 ``API_SSE_HEARTBEAT_S``     15          SSE keep-alive comment interval
 ``API_PG_POOL_MAX``         10          PostgreSQL pool size
+``API_KEEPALIVE_TIMEOUT_S`` 15          an idle connection (no request in progress) is closed
+``API_HEADER_TIMEOUT_S``    10          a request's line and headers must arrive within (408)
+``API_BODY_TIMEOUT_S``      30          a request's body must arrive within (408)
+``API_MAX_CONNECTIONS_PER_CLIENT`` 256  open connections per client address (429 above; 0: no cap)
 ==========================  ==========  ===========================================================
 """
 
@@ -70,6 +74,10 @@ class ApiSettings(BaseModel):
     poll_interval_ms: int = Field(1000, ge=10, le=600_000)
     sse_heartbeat_s: float = Field(15.0, gt=0, le=3600)
     pg_pool_max: int = Field(10, ge=1, le=200)
+    keepalive_timeout_s: float = Field(15.0, gt=0, le=3600)
+    header_timeout_s: float = Field(10.0, gt=0, le=3600)
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    max_connections_per_client: int = Field(256, ge=0, le=1_000_000)
     ledger: LedgerSettings = LedgerSettings()
 
     ENV: ClassVar[dict[str, str]] = {
@@ -87,6 +95,10 @@ class ApiSettings(BaseModel):
         "poll_interval_ms": "API_POLL_INTERVAL_MS",
         "sse_heartbeat_s": "API_SSE_HEARTBEAT_S",
         "pg_pool_max": "API_PG_POOL_MAX",
+        "keepalive_timeout_s": "API_KEEPALIVE_TIMEOUT_S",
+        "header_timeout_s": "API_HEADER_TIMEOUT_S",
+        "body_timeout_s": "API_BODY_TIMEOUT_S",
+        "max_connections_per_client": "API_MAX_CONNECTIONS_PER_CLIENT",
     }
 
     @field_validator("auth", "require_reason", mode="before")
