@@ -9,10 +9,11 @@ message, and the traceback in the log only.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from ledger.errors import (
     InvalidChange,
@@ -29,6 +30,7 @@ from ledger.errors import (
 )
 
 __all__ = [
+    "ErrorBody",
     "BadRequest",
     "PayloadTooLarge",
     "UnsupportedMediaType",
@@ -51,6 +53,20 @@ log = logging.getLogger("api")
 PARSE_RULES = frozenset({"json.syntax", "json.encoding", "json.duplicate_key", "json.non_finite"})
 
 RETRY_AFTER_SECONDS = "1"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_config", "version_conflict"])
+    message: str
+    details: Any = Field(None, description="Machine-readable; `rule` names the rule that was broken "
+                         "(e.g. json.duplicate_key, secret.key_name, instant.range)")
+
+
+class ErrorBody(BaseModel):
+    """The one error shape (``error_body``); the OpenAPI document is generated from it."""
+
+    media_type: ClassVar[str] = "application/json"
+    error: ErrorDetail
 
 
 class BadRequest(UsageError):
@@ -159,7 +175,7 @@ def error_response(
     return web.Response(
         status=status,
         body=error_body(code, message, details),
-        content_type="application/json",
+        content_type=ErrorBody.media_type,
         headers=headers,
     )
 

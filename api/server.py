@@ -30,7 +30,7 @@ from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from .errors import error_body, error_response
+from .errors import ErrorBody, error_body, error_response
 from .settings import ApiSettings
 
 __all__ = ["GuardedSite", "ConnectionGuard", "runner_kwargs"]
@@ -66,7 +66,7 @@ class ConnectionGuard:
 def _refusal(status: int, reason: str, code: str, message: str, rule: str) -> bytes:
     body = error_body(code, message, {"rule": rule})
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ErrorBody.media_type}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
     )
     return head.encode("ascii") + body
