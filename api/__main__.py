@@ -32,6 +32,7 @@ async def serve(
     *,
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
+    freeze_gc: bool = True,
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully (open requests
     finish, SSE ends). Connection limits: ``api.server``."""
@@ -40,8 +41,9 @@ async def serve(
     await runner.setup()
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
     # full collections, whose pauses otherwise show up in the request latency tail.
-    gc.collect()
-    gc.freeze()
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
     try:
         site = GuardedSite(runner, settings, reuse_address=True, backlog=1024)
         await site.start()

@@ -291,3 +291,4 @@ class WatchStream(RootModel[str]):
 
     media_type: ClassVar[str] = "text/event-stream"
     event_data: ClassVar[type[BaseModel]] = WatchEvent
+    event_names: ClassVar[tuple[str, ...]] = ("config", "change")

@@ -114,10 +114,12 @@ def parse_min_seq(header: str | None, query: str | None) -> int:
 
 
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
-    value = header if header is not None else query
-    if value is None or not value.strip():
+    """``Last-Event-ID`` (a blank header counts as absent), else ``?last_event_id=``."""
+    if header is not None and header.strip():
+        return _int(header, "header.last_event_id", "Last-Event-ID", low=0, high=MAX_VERSION)
+    if query is None:
         return None
-    return _int(value, "header.last_event_id", "Last-Event-ID", low=0, high=MAX_VERSION)
+    return _int(query, "query.last_event_id", "last_event_id", low=0, high=MAX_VERSION)
 
 
 def encode_cursor(before_version: int) -> str:

@@ -65,6 +65,8 @@ RULES = frozenset({f"secret.{name}" for name, _ in _VALUE_RULES} | {"secret.key_
 # A reference to an environment variable is how a secret *should* appear.
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-=?+])(?P<default>[^}]*))?\}|\$[A-Za-z_][A-Za-z0-9_]*")
 
+_ENV_OPEN = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=?+]")
+
 # Normalised key names (words joined) that name a secret when they end the key.
 _SECRET_ENDINGS = (
     "password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "secretkey",
@@ -128,6 +130,8 @@ def _is_reference(text: str) -> bool:
 
 def scan_text(text: str) -> str | None:
     """The rule id of the first credential-looking part of ``text``, or None."""
+    if "${" in text:
+        text = _ENV_OPEN.sub(" ", text)  # a default is scanned as a value of its own
     for match in _SCAN.finditer(text):
         rule = match.lastgroup
         if rule == "url_credentials":
@@ -166,10 +170,10 @@ def find_secret(value: Any, path: str = "", under_secret: bool = False) -> tuple
     """``(rule, path)`` of the first credential-looking part of a JSON value, or None."""
     if isinstance(value, Mapping):
         for key, child in value.items():
-            child_path = _join(path, key)
             rule = scan_text(key)
             if rule:
-                return rule, child_path
+                return rule, _join(path, "<this key>")  # the key itself is the secret: not shown
+            child_path = _join(path, key)
             kind = _key_class(key)
             child_secret = (under_secret or kind == "secret") and kind != "quantity"
             found = find_secret(child, child_path, child_secret)

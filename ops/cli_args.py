@@ -15,7 +15,7 @@ import orjson
 import yaml
 
 from ledger import instants
-from ledger.errors import UsageError
+from ledger.errors import InvalidInstant, UsageError
 
 __all__ = ["parse_instant", "format_instant", "VersionOrInstant", "parse_version_or_instant",
            "load_document", "parse_json_object"]
@@ -61,7 +61,9 @@ def parse_version_or_instant(text: str, *, what: str) -> VersionOrInstant:
         return VersionOrInstant(version=version)
     try:
         return VersionOrInstant(instant=parse_instant(value, what=what))
-    except UsageError:
+    except InvalidInstant as exc:
+        if exc.rule == "instant.range":
+            raise  # an instant, just not one the ledger holds: say so
         raise UsageError(
             f"{what}: {text!r} is neither a version (a positive integer) nor an RFC 3339 time "
             f"({_INSTANT_EXAMPLE})"
