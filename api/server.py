@@ -8,7 +8,8 @@ and a request's headers or body may be dribbled forever). Here (``ApiSettings``)
   and are exempt; their heartbeat (``sse_heartbeat_s``) keeps proxies from closing them.
 - ``header_timeout_s``: once the first byte of a request arrived, its request line and headers
   must be complete within this, else ``408`` and the connection is closed.
-- ``body_timeout_s``: a request body must arrive within this (``api.body.read_body``: ``408``).
+- ``body_timeout_s``: a request body must arrive within this (``api.body.read_body``: ``408``);
+  what a handler left unread is drained for at most this long (at most 10 s) before closing.
 - ``max_connections_per_client``: more simultaneous connections from one client address are
   answered ``429`` and closed at once (0: no cap).
 
@@ -40,7 +41,12 @@ log = logging.getLogger("api")
 
 def runner_kwargs(settings: ApiSettings) -> dict[str, Any]:
     """The per-connection handler arguments (``web.AppRunner(**…)`` and our handlers)."""
-    return {"access_log": None, "keepalive_timeout": settings.keepalive_timeout_s}
+    return {
+        "access_log": None,
+        "keepalive_timeout": settings.keepalive_timeout_s,
+        # the rest of a body the handler did not read (a 408, 413, 415…) is drained this long
+        "lingering_time": min(settings.body_timeout_s, 10.0),
+    }
 
 
 class ConnectionGuard:
