@@ -125,7 +125,7 @@ def _is_basic_credential(token: str) -> bool:
 
 def _is_reference(text: str) -> bool:
     match = _ENV_REF.fullmatch(text)
-    return bool(match) and not (match["default"] or "")
+    return match is not None and not match["default"]
 
 
 def scan_text(text: str) -> str | None:

@@ -22,8 +22,6 @@ from api.routes import ROUTES
 from .helpers import TOKENS, Stack
 from .live import live_api
 
-pytestmark = pytest.mark.timeout(900)
-
 CHECKS = ",".join([
     "not_a_server_error",
     "status_code_conformance",
@@ -35,6 +33,8 @@ CHECKS = ",".join([
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "25"))
 SECONDS = int(os.environ.get("API_FUZZ_SECONDS", "75"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+
+pytestmark = pytest.mark.timeout(SECONDS + 300)
 
 
 def _summary(report: Path) -> dict[str, int]:
