@@ -26,7 +26,7 @@ from ledger.errors import LedgerError
 
 from .diff import diff
 from .keys import FEED, METRICS, READER, REPO, SETTINGS
-from .params import parse_last_event_id, service_param
+from .params import MAX_VERSION, parse_last_event_id, service_param
 from .projection_wait import ProjectionFeed
 from .repository import Repository, Version
 from .views import change_event_view, dumps
@@ -44,7 +44,7 @@ def format_event(event: str, event_id: int, data: dict[str, Any]) -> bytes:
 
 async def _versions_after(repo: Repository, service: str, last: int) -> AsyncIterator[Version]:
     """Every version after ``last``, oldest first, in batches."""
-    while True:
+    while last < MAX_VERSION:  # nothing follows the last version the column holds
         rows = await repo.versions_from(service, last + 1, limit=_BATCH)
         for row in rows:
             yield row

@@ -110,3 +110,11 @@ async def test_if_match_star_and_patch_on_a_missing_service_are_documented_404s(
     doc = build_openapi()
     for method in ("post", "patch", "delete"):
         assert "404" in doc["paths"]["/api/v1/config/{service}"][method]["responses"]
+
+
+async def test_watch_resuming_after_the_last_possible_version_is_not_a_5xx(api, svc: str) -> None:
+    """Found by the fuzzer: ``last_event_id=2147483647`` asked PostgreSQL for version 2^31."""
+    params = {"last_event_id": "2147483647"}
+    async with api.get(f"/api/v1/config/{svc}/watch", params=params, headers=ADMIN) as resp:
+        assert resp.status == 200
+        assert (await resp.content.readline()).startswith(b"retry:")
