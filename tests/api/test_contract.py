@@ -74,7 +74,7 @@ async def test_every_operation_conforms_to_the_document(stack: Stack, tmp_path: 
             "--request-timeout", "3",
             "--report", "ndjson", "--report-ndjson-path", str(report),
             "--warnings", "off",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,  # its cache
             env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
         )
         out, _ = await proc.communicate()
