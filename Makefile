@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint venv test-faults-long clean browser
+.PHONY: run test bench lint venv test-faults-long test-fuzz-long clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 ## the fault-injection scenarios at ten times the CI size
 test-faults-long: $(STAMP)
 	FAULTS_SCALE=10 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
+
+## schemathesis against the running API at twenty times the CI size (about half an hour)
+test-fuzz-long: $(STAMP)
+	API_FUZZ_EXAMPLES=500 API_FUZZ_SECONDS=1800 $(BIN)/python -m pytest tests/api/test_contract.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

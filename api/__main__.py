@@ -19,13 +19,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aiohttp import web
 
 from ledger.errors import Unavailable, UsageError
 
 from .app import create_app
+from .server import GuardedSite, runner_kwargs
 from .settings import ApiSettings
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
@@ -33,28 +34,35 @@ EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
 log = logging.getLogger("api")
 
 
-async def serve(settings: ApiSettings, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then shut down gracefully (open requests finish, SSE ends)."""
+async def serve(
+    settings: ApiSettings,
+    *,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+    freeze_gc: bool = True,
+) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully (open requests
+    finish, SSE ends). Connection limits: ``api.server``."""
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10.0, handle_signals=False)
+    runner = web.AppRunner(app, shutdown_timeout=10.0, handle_signals=False, **runner_kwargs(settings))
     await runner.setup()
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
     # full collections, whose pauses otherwise show up in the request latency tail.
-    gc.collect()
-    gc.freeze()
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
     try:
-        site = web.TCPSite(
-            runner, settings.host, settings.port, reuse_address=True, reuse_port=settings.reuse_port or None,
-            backlog=1024,
-        )
+        site = GuardedSite(runner, settings, reuse_address=True, reuse_port=settings.reuse_port or None,
+                           backlog=1024)
         await site.start()
-        log.info("Config Ledger API listening on http://%s:%d", settings.host, settings.port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        log.info("Config Ledger API listening on http://%s:%d", settings.host, site.port)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
         if ready is not None:
-            ready.set()
+            ready(site.port)
         await stop.wait()
         log.info("shutting down")
     finally:

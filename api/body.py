@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from ledger.canonical import parse_strict
 
-from .errors import PayloadTooLarge, UnsupportedMediaType
+from .errors import PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from .keys import SETTINGS
 
 __all__ = ["JSON", "MERGE_PATCH", "read_body", "read_json", "media_type"]
 
@@ -25,20 +27,26 @@ def media_type(request: web.Request) -> str:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, refusing (413) before reading more than ``limit`` bytes."""
+    """The whole body, refusing (413) before reading more than ``limit`` bytes, and (408) when
+    it does not arrive within ``API_BODY_TIMEOUT_S``."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(_CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
+    timeout = request.app[SETTINGS].body_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                chunk = await request.content.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"request body not complete within {timeout:g} s", "body.timeout") from None
     return b"".join(chunks)
 
 

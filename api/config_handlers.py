@@ -15,6 +15,7 @@ from ledger.event import format_time
 
 from .body import JSON, MERGE_PATCH, read_body, read_json
 from .cache import CachedConfig
+from .contract import HISTORY_DEFAULT, HISTORY_MAX, MAX_IDEMPOTENCY_KEY, MAX_REASON
 from .diff import diff
 from .errors import BadRequest, Unprocessable
 from .keys import FEED, FOLLOWER, PRINCIPAL, READER, REPO, SETTINGS, WRITER
@@ -50,9 +51,6 @@ __all__ = [
     "snapshot",
 ]
 
-MAX_REASON = 2000
-MAX_IDEMPOTENCY_KEY = 200
-HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

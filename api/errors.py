@@ -9,10 +9,11 @@ message, and the traceback in the log only.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from ledger.errors import (
     InvalidChange,
@@ -29,12 +30,14 @@ from ledger.errors import (
 )
 
 __all__ = [
+    "ErrorBody",
     "BadRequest",
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "Unauthorized",
     "Forbidden",
     "Unprocessable",
+    "RequestTimeout",
     "PARSE_RULES",
     "status_of",
     "error_body",
@@ -50,6 +53,20 @@ log = logging.getLogger("api")
 PARSE_RULES = frozenset({"json.syntax", "json.encoding", "json.duplicate_key", "json.non_finite"})
 
 RETRY_AFTER_SECONDS = "1"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_config", "version_conflict"])
+    message: str
+    details: Any = Field(None, description="Machine-readable; `rule` names the rule that was broken "
+                         "(e.g. json.duplicate_key, secret.key_name, instant.range)")
+
+
+class ErrorBody(BaseModel):
+    """The one error shape (``error_body``); the OpenAPI document is generated from it."""
+
+    media_type: ClassVar[str] = "application/json"
+    error: ErrorDetail
 
 
 class BadRequest(UsageError):
@@ -85,11 +102,22 @@ class UnsupportedMediaType(UsageError):
     code = "unsupported_media_type"
 
     def __init__(self, got: str, allowed: tuple[str, ...]) -> None:
-        shown = got[:100] or "(none)"
+        # The header's value is not repeated: no request header value is ever echoed.
+        what = "this Content-Type is" if got else "a body without Content-Type is"
         super().__init__(
-            f"Content-Type {shown!r} is not accepted here; use {' or '.join(allowed)}",
+            f"{what} not accepted here; use {' or '.join(allowed)}",
             details={"rule": "body.content_type", "allowed": list(allowed)},
         )
+
+
+class RequestTimeout(UsageError):
+    """The client did not send its request in time (``api.server``, ``api.body``)."""
+
+    code = "request_timeout"
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message, details={"rule": rule})
+        self.rule = rule
 
 
 class Unauthorized(UsageError):
@@ -108,6 +136,8 @@ def status_of(exc: LedgerError) -> int:
         return 415
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, RequestTimeout):
+        return 408
     if isinstance(exc, Forbidden):
         return 403
     if isinstance(exc, Unprocessable):
@@ -145,7 +175,7 @@ def error_response(
     return web.Response(
         status=status,
         body=error_body(code, message, details),
-        content_type="application/json",
+        content_type=ErrorBody.media_type,
         headers=headers,
     )
 
@@ -193,10 +223,14 @@ def response_for(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, LedgerError):
         if status_of(exc) >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.path, type(exc).__name__, exc)
+        else:  # a client error: one line, no traceback, no header value, no document value
+            rule = exc.details.get("rule") if isinstance(exc.details, dict) else None
+            log.info("%s %s -> %d %s %s", request.method, request.path, status_of(exc), exc.code, rule or "")
         return ledger_error_response(exc)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
+        log.info("%s %s -> %d", request.method, request.path, exc.status)
         return http_exception_response(exc)
     if isinstance(exc, OSError):  # TimeoutError, ConnectionError: a dependency an adapter did not map
         if request.transport is None or request.transport.is_closing():

@@ -1,60 +1,39 @@
-"""The OpenAPI 3.1 document, built as data from the route table (``api.routes.ROUTES``).
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models it names.
 
-Every route must have an operation here (``build_openapi`` raises KeyError otherwise, and a test
-checks it), with its parameters, responses, errors and the roles allowed to call it.
+Each ``api.routes.Route`` carries its contract (``summary``, ``body``, ``query``, ``responses``:
+status → model, None for no body); JSON Schemas come from the models (``api.contract``,
+``api.errors.ErrorBody``), so limits and event kinds appear as the code enforces them. Every
+operation also lists what the server itself may answer to any request (``SERVER_RESPONSES``:
+a malformed request, a request too slow to arrive, too many connections; ``api.server``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from ledger.validate import SERVICE_NAME_RE
 
 from .auth import Action
+from .errors import ErrorBody
 
-__all__ = ["build_openapi", "OPERATIONS"]
+if TYPE_CHECKING:
+    from .routes import Route
 
-_REF = "#/components"
+__all__ = ["build_openapi", "SERVER_RESPONSES", "ROLES"]
 
+_REF = "#/components/schemas/{model}"
+JSON = "application/json"
 
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"{_REF}/{kind}/{name}"}
+#: What the server answers to any request before a route sees it (``api.server``).
+SERVER_RESPONSES: dict[int, type[BaseModel]] = {400: ErrorBody, 408: ErrorBody, 429: ErrorBody}
 
-
-def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _ok(description: str, schema_name: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": description, "content": _json_content(_ref("schemas", schema_name))}
-    if headers:
-        out["headers"] = headers
-    return out
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): _ref("responses", f"E{s}") for s in statuses}
-
-
-_ETAG_HEADER = {"ETag": {"description": 'The version as a strong ETag, e.g. "7"', "schema": {"type": "string"}}}
-_WRITE_HEADERS = {
-    **_ETAG_HEADER,
-    "X-Ledger-Seq": {
-        "description": "Stream sequence of the event; send it back as X-Min-Seq to read your write "
-        "from another API instance",
-        "schema": {"type": "string"},
-    },
-    "Server-Timing": {
-        "description": "append (ledger, until JetStream acknowledged) and project (waiting for the "
-        "projection) durations in ms",
-        "schema": {"type": "string"},
-    },
-    "Idempotent-Replayed": {
-        "description": "true when this answers a retry (nothing was appended)",
-        "schema": {"type": "string", "enum": ["true"]},
-    },
-}
-
-_ROLES = {
+ROLES = {
     Action.PUBLIC: [],
     Action.READ: ["admin", "auditor", "service:<name> (its own service only)"],
     Action.WATCH: ["admin", "auditor", "service:<name> (its own service only)"],
@@ -62,509 +41,157 @@ _ROLES = {
     Action.WRITE: ["admin"],
 }
 
-_WRITE_PARAMS = [
-    _ref("parameters", "service"),
-    _ref("parameters", "IfMatch"),
-    _ref("parameters", "IdempotencyKey"),
-    _ref("parameters", "XChangeReason"),
-    _ref("parameters", "reason"),
-]
-
-_WRITE_RESPONSES = {
-    "200": _ok(
-        "Stored by JetStream (CAS-checked, fsynced): durable. Reads through this API instance "
-        "see it at once; `projected` says whether PostgreSQL already did",
-        "WriteResult",
-        _WRITE_HEADERS,
-    ),
-}
-
-OPERATIONS: dict[str, dict[str, Any]] = {
-    "healthz": {
-        "summary": "Liveness",
-        "tags": ["operations"],
-        "responses": {"200": _ok("The process answers", "Health")},
-    },
-    "readyz": {
-        "summary": "Readiness: NATS connected, PostgreSQL reachable, projector running and caught up",
-        "tags": ["operations"],
-        "responses": {
-            "200": _ok("Ready", "Readiness"),
-            "503": _ok("Not ready; `reasons` says why", "Readiness"),
-        },
-    },
-    "metrics": {
-        "summary": "Prometheus metrics (text exposition format)",
-        "tags": ["operations"],
-        "responses": {
-            "200": {
-                "description": "Prometheus text format 0.0.4",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
-        },
-    },
-    "openapi": {
-        "summary": "This document",
-        "tags": ["operations"],
-        "responses": {
-            "200": {"description": "OpenAPI 3.1", "content": _json_content({"type": "object"})}
-        },
-    },
-    "config.list": {
-        "summary": "Every service with its current version",
-        "tags": ["config"],
-        "responses": {"200": _ok("Services", "ServiceList"), **_errors(401, 403, 503)},
-    },
-    "snapshot": {
-        "summary": "Every service's config as of one instant (fleet-wide time travel)",
-        "tags": ["time travel"],
-        "parameters": [_ref("parameters", "atSnapshot")],
-        "responses": {"200": _ok("Snapshot", "Snapshot"), **_errors(400, 401, 403, 503)},
-    },
-    "config.history": {
-        "summary": "Versions of one service, newest first, paginated",
-        "tags": ["time travel"],
-        "parameters": [_ref("parameters", "service"), _ref("parameters", "limit"), _ref("parameters", "cursor")],
-        "responses": {"200": _ok("One page", "HistoryPage"), **_errors(400, 401, 403, 404, 503)},
-    },
-    "config.get": {
-        "summary": "Current config of a service, or as of a version or an instant",
-        "description": "Without `version`/`at` the answer comes from the API's own follower of "
-        "the stream and reflects at least every write this API instance acknowledged for the "
-        "service, `X-Min-Seq`/`min_seq`, and the newest version named by `min_version` or "
-        "`If-None-Match` (a version the reader has seen, on any instance).",
-        "tags": ["config"],
-        "parameters": [
-            _ref("parameters", "service"),
-            _ref("parameters", "version"),
-            _ref("parameters", "at"),
-            _ref("parameters", "minSeq"),
-            _ref("parameters", "XMinSeq"),
-            _ref("parameters", "minVersion"),
-            _ref("parameters", "IfNoneMatch"),
-        ],
-        "responses": {
-            "200": _ok(
-                "The config document with its version",
-                "CurrentConfig",
-                {
-                    **_ETAG_HEADER,
-                    "X-Served-From": {
-                        "description": "stream or postgres when not answered from the projection "
-                        "cache (the projection was behind this reader's writes, or is down)",
-                        "schema": {"type": "string", "enum": ["stream", "postgres"]},
-                    },
-                },
-            ),
-            "304": {"description": "If-None-Match matched the current ETag", "headers": _ETAG_HEADER},
-            **_errors(400, 401, 403, 404, 503),
-        },
-    },
-    "config.post": {
-        "summary": "Replace the whole config document (creates the service if new)",
-        "tags": ["config"],
-        "parameters": _WRITE_PARAMS,
-        "requestBody": {
-            "required": True,
-            "content": _json_content(_ref("schemas", "ConfigDocument")),
-        },
-        "responses": {**_WRITE_RESPONSES, **_errors(400, 401, 403, 409, 413, 415, 422, 503)},
-    },
-    "config.patch": {
-        "summary": "RFC 7396 merge patch of the current document",
-        "tags": ["config"],
-        "parameters": _WRITE_PARAMS,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/merge-patch+json": {"schema": _ref("schemas", "ConfigDocument")},
-                "application/json": {"schema": _ref("schemas", "ConfigDocument")},
-            },
-        },
-        "responses": {**_WRITE_RESPONSES, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
-    },
-    "config.delete": {
-        "summary": "Tombstone the service (its history stays)",
-        "tags": ["config"],
-        "parameters": _WRITE_PARAMS,
-        "responses": {**_WRITE_RESPONSES, **_errors(400, 401, 403, 409, 413, 422, 503)},
-    },
-    "config.rollback": {
-        "summary": "Roll back to an earlier version or to the state at an instant (a new version)",
-        "tags": ["config"],
-        "parameters": _WRITE_PARAMS,
-        "requestBody": {"required": True, "content": _json_content(_ref("schemas", "RollbackRequest"))},
-        "responses": {**_WRITE_RESPONSES, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
-    },
-    "config.diff": {
-        "summary": "Key-level diff between two versions or instants",
-        "tags": ["time travel"],
-        "parameters": [_ref("parameters", "service"), _ref("parameters", "from"), _ref("parameters", "to")],
-        "responses": {"200": _ok("Added, removed and changed paths", "Diff"), **_errors(400, 401, 403, 404, 503)},
-    },
-    "config.watch": {
-        "summary": "Server-Sent Events: the current state, then one event per version",
-        "description": "`id:` is the version. Reconnect with `Last-Event-ID` to resume without a "
-        "gap. Events: `config` (the state when the watch starts), `change` (each new version, "
-        "with its diff). Comments (`: keepalive`) keep the connection alive.",
-        "tags": ["config"],
-        "parameters": [
-            _ref("parameters", "service"),
-            _ref("parameters", "LastEventID"),
-            _ref("parameters", "lastEventId"),
-        ],
-        "responses": {
-            "200": {
-                "description": "An endless text/event-stream; each `data:` is a WatchEvent",
-                "content": {
-                    "text/event-stream": {
-                        "schema": {"type": "string"},
-                        "x-event-data": _ref("schemas", "WatchEvent"),
-                    }
-                },
-            },
-            **_errors(400, 401, 403, 503),
-        },
-    },
-    "config.verify": {
-        "summary": "Verify one service's hash chain and version continuity on the stream",
-        "description": "Reads every event of the service from JetStream (not the projection) and "
-        "checks versions contiguous from 1, each `prev_hash` linking to the previous hash, and "
-        "every hash recomputing. A broken chain is a 200 with `ok: false` and the problems.",
-        "tags": ["time travel"],
-        "parameters": [_ref("parameters", "service")],
-        "responses": {"200": _ok("The verification", "ChainVerification"), **_errors(400, 401, 403, 404, 503)},
-    },
-    "console.index": {
-        "summary": "The web console (HTML; its pages use this API with the caller's token)",
-        "tags": ["operations"],
-        "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
-    },
-    "console.asset": {
-        "summary": "A file of the web console (ES module, stylesheet)",
-        "tags": ["operations"],
-        "parameters": [
-            {"name": "file", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
-        "responses": {
-            "200": {"description": "The file", "content": {"*/*": {"schema": {"type": "string"}}}},
-            "404": {"description": "No such file", "content": _json_content(_ref("schemas", "Error"))},
-        },
-    },
-}
-
-_TIME = {"type": "string", "format": "date-time"}
-_VERSION = {"type": "integer", "minimum": 1}
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "examples": ["invalid_config", "version_conflict"]},
-                    "message": {"type": "string"},
-                    "details": {
-                        "description": "Machine-readable details; `rule` names the validation rule "
-                        "(e.g. json.duplicate_key, secret.key_name, document.size)",
-                    },
-                },
-            }
-        },
-    },
-    "ConfigDocument": {
-        "type": "object",
-        "description": "Any JSON object: no NaN/Infinity, integers within ±2^53, nesting ≤ 32, "
-        "≤ 256 KiB, no duplicate keys, no credential-looking values (reference them as \"${VAR}\")",
-        "additionalProperties": True,
-        "examples": [{"operational": {"batch_size": 200, "gap_check_interval_hours": 1}}],
-    },
-    "CurrentConfig": {
-        "type": "object",
-        "required": ["service", "version", "config"],
-        "properties": {
-            "service_name": {"type": "string"},
-            "service": {"type": "string"},
-            "version": _VERSION,
-            "config": _ref("schemas", "ConfigDocument"),
-            "kind": {"type": "string", "enum": ["replaced", "patched", "rolled_back", "deleted"]},
-            "hash": {"type": "string"},
-            "actor": {"type": "string"},
-            "reason": {"type": "string"},
-            "updated_at": _TIME,
-            "stored_at": _TIME,
-            "stream_seq": {"type": "integer"},
-        },
-    },
-    "WriteResult": {
-        "type": "object",
-        "required": ["status", "message", "version"],
-        "properties": {
-            "status": {"type": "string", "const": "success"},
-            "message": {"type": "string", "examples": ["Config updated and broadcasted"]},
-            "service": {"type": "string"},
-            "version": _VERSION,
-            "seq": {"type": "integer", "description": "stream sequence of the event"},
-            "kind": {"type": "string"},
-            "event_id": {"type": "string", "format": "uuid"},
-            "hash": {"type": "string"},
-            "projected": {
-                "type": "boolean",
-                "description": "whether the projection (PostgreSQL) already reflected the write when "
-                "the answer left; the write is durable either way",
-            },
-            "duplicate": {"type": "boolean", "description": "an idempotent retry: nothing appended"},
-        },
-    },
-    "Version": {
-        "type": "object",
-        "properties": {
-            "version": _VERSION,
-            "kind": {"type": "string"},
-            "change": {"description": "what the admin asked for (document, patch, rollback target)"},
-            "config": {"type": ["object", "null"]},
-            "actor": {"type": "string"},
-            "reason": {"type": "string"},
-            "occurred_at": _TIME,
-            "stored_at": _TIME,
-            "stream_seq": {"type": "integer"},
-            "event_id": {"type": "string"},
-            "prev_hash": {"type": "string"},
-            "hash": {"type": "string"},
-        },
-    },
-    "HistoryPage": {
-        "type": "object",
-        "required": ["service", "versions", "next_cursor"],
-        "properties": {
-            "service": {"type": "string"},
-            "versions": {"type": "array", "items": _ref("schemas", "Version")},
-            "next_cursor": {"type": ["string", "null"], "description": "pass as ?cursor= for the next page"},
-        },
-    },
-    "DiffSide": {
-        "type": ["object", "null"],
-        "properties": {
-            "version": _VERSION,
-            "kind": {"type": "string"},
-            "deleted": {"type": "boolean"},
-            "stored_at": _TIME,
-        },
-    },
-    "Diff": {
-        "type": "object",
-        "properties": {
-            "service": {"type": "string"},
-            "from": _ref("schemas", "DiffSide"),
-            "to": _ref("schemas", "DiffSide"),
-            "added": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "value": {}}}},
-            "removed": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "value": {}}}},
-            "changed": {
-                "type": "array",
-                "items": {"type": "object", "properties": {"path": {"type": "string"}, "from": {}, "to": {}}},
-            },
-        },
-    },
-    "Snapshot": {
-        "type": "object",
-        "properties": {
-            "at": _TIME,
-            "projected_seq": {"type": "integer"},
-            "services": {"type": "object", "additionalProperties": {"type": "object"}},
-            "deleted": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "ServiceList": {
-        "type": "object",
-        "properties": {
-            "services": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "service": {"type": "string"},
-                        "version": _VERSION,
-                        "kind": {"type": "string"},
-                        "deleted": {"type": "boolean"},
-                        "updated_at": _TIME,
-                        "hash": {"type": "string"},
-                        "actor": {"type": "string"},
-                        "reason": {"type": "string"},
-                    },
-                },
-            },
-            "projected_seq": {"type": "integer"},
-        },
-    },
-    "ChainVerification": {
-        "type": "object",
-        "properties": {
-            "service": {"type": "string"},
-            "ok": {"type": "boolean"},
-            "events": {"type": "integer"},
-            "version": {"type": "integer"},
-            "head_hash": {"type": "string"},
-            "problems": {"type": "array", "items": {"type": "string"}},
-            "checked_at": _TIME,
-        },
-    },
-    "RollbackRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "to_version": _VERSION,
-            "to_time": _TIME,
-            "reason": {"type": "string"},
-        },
-        "oneOf": [{"required": ["to_version"]}, {"required": ["to_time"]}],
-    },
-    "WatchEvent": {
-        "type": "object",
-        "properties": {
-            "service": {"type": "string"},
-            "version": _VERSION,
-            "kind": {"type": "string"},
-            "config": {"type": ["object", "null"]},
-            "actor": {"type": "string"},
-            "reason": {"type": "string"},
-            "occurred_at": _TIME,
-            "stored_at": _TIME,
-            "stream_seq": {"type": "integer"},
-            "hash": {"type": "string"},
-            "diff": {"oneOf": [_ref("schemas", "Diff"), {"type": "null"}]},
-        },
-    },
-    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
-    "Readiness": {
-        "type": "object",
-        "properties": {
-            "status": {"type": "string", "enum": ["ready", "not_ready"]},
-            "reasons": {"type": "array", "items": {"type": "string"}},
-            "checks": {"type": "object"},
-        },
-    },
+_PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "service": {"type": "string", "pattern": SERVICE_NAME_RE.pattern},
 }
 
 
-def _param(name: str, where: str, description: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": where, "description": description, "required": required, "schema": schema}
+def _media_type(model: type[BaseModel]) -> str:
+    return str(getattr(model, "media_type", JSON))
 
 
-_PARAMETERS: dict[str, Any] = {
-    "service": _param(
-        "service", "path", "Service name", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}, True
-    ),
-    "version": _param("version", "query", "A past version", _VERSION),
-    "at": _param("at", "query", "As of this instant (RFC 3339, stream store time)", _TIME),
-    "atSnapshot": _param("at", "query", "As of this instant (RFC 3339); default now", _TIME),
-    "minSeq": _param("min_seq", "query", "Reflect at least this stream sequence", {"type": "integer", "minimum": 0}),
-    "minVersion": _param(
-        "min_version", "query", "A version the reader has seen: never answer an older one", _VERSION
-    ),
-    "XMinSeq": _param("X-Min-Seq", "header", "Reflect at least this stream sequence", {"type": "string"}),
-    "IfNoneMatch": _param("If-None-Match", "header", "ETag(s) the client holds → 304", {"type": "string"}),
-    "IfMatch": _param(
-        "If-Match", "header", 'Only if the current version is this one, e.g. "7" ("0": only if new; *: only if it exists)',
-        {"type": "string"},
-    ),
-    "IdempotencyKey": _param(
-        "Idempotency-Key", "header", "Retries with the same key return the original result and append nothing",
-        {"type": "string", "maxLength": 200},
-    ),
-    "XChangeReason": _param("X-Change-Reason", "header", "Why (recorded in the event)", {"type": "string", "maxLength": 2000}),
-    "reason": _param("reason", "query", "Why (alternative to X-Change-Reason)", {"type": "string", "maxLength": 2000}),
-    "limit": _param("limit", "query", "Page size (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
-    "cursor": _param("cursor", "query", "next_cursor of the previous page", {"type": "string"}),
-    "from": _param("from", "query", "A version or an RFC 3339 instant (default: the version before `to`)", {"type": "string"}),
-    "to": _param("to", "query", "A version or an RFC 3339 instant (default: current)", {"type": "string"}),
-    "LastEventID": _param("Last-Event-ID", "header", "Resume after this version", {"type": "string"}),
-    "lastEventId": _param("last_event_id", "query", "Resume after this version (for clients that cannot set headers)", {"type": "integer", "minimum": 0}),
-}
-
-_ERROR_TEXT = {
-    400: "Malformed request: invalid JSON (syntax, encoding, duplicate key, NaN), bad service name, bad parameter",
-    401: "Missing or invalid bearer token",
-    403: "The token's role may not do this",
-    404: "Config not found for service: <name> (or that version/instant)",
-    409: "If-Match did not hold; `details.current_version` is the current version",
-    413: "Body larger than API_MAX_BODY",
-    415: "Wrong Content-Type",
-    422: "A well-formed document breaks a rule (secret-looking value, depth, size, …) or a change cannot apply",
-    503: "NATS or PostgreSQL unavailable (Retry-After is set)",
-}
+def _request_media_types(model: type[BaseModel]) -> Sequence[str]:
+    return tuple(getattr(model, "request_media_types", (_media_type(model),)))
 
 
-def _responses() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for status, text in _ERROR_TEXT.items():
-        resp: dict[str, Any] = {"description": text, "content": _json_content(_ref("schemas", "Error"))}
-        if status == 503:
-            resp["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
-        if status == 401:
-            resp["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-        out[f"E{status}"] = resp
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``X | None`` as a parameter is just ``X`` (an absent parameter is the None)."""
+    out = {k: v for k, v in schema.items() if k not in ("anyOf", "default", "title")}
+    options = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    if len(options) == 1:
+        out = {**options[0], **out}
+    elif options:
+        out["anyOf"] = options
     return out
 
 
-def _model_schema(model: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic model's JSON Schema, its definitions moved into ``defs`` (components.schemas)."""
-    schema = model.model_json_schema(ref_template=_REF + "/schemas/{model}")
-    defs.update(schema.pop("$defs", {}))
-    return dict(schema)
-
-
-def _from_contract(route: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    """The operation of a route described by its contract fields (summary, body, query, responses)."""
-    op: dict[str, Any] = {"summary": route.summary, "tags": ["safe changes"]}
-    params: list[dict[str, Any]] = [
-        _param(name, "path", name, {"type": "string"}, True)
-        for name in re.findall(r"{(\w+)}", route.path)
+def _parameters(route: Route, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    params = [
+        {"name": name, "in": "path", "required": True,
+         "schema": _PATH_SCHEMAS.get(name, {"type": "string"})}
+        for name in _PATH_PARAM.findall(route.path)
     ]
-    if route.query is not None:
-        props = _model_schema(route.query, defs).get("properties", {})
-        params += [_param(name, "query", p.get("description", name), p) for name, p in props.items()]
-    if route.method != "GET":
-        params += [{"$ref": _REF + "/parameters/XChangeReason"}, {"$ref": _REF + "/parameters/IfMatch"}]
-    op["parameters"] = params
-    if route.body is not None:
-        op["requestBody"] = {"required": True, "content": _json_content(_model_schema(route.body, defs))}
-    responses: dict[str, Any] = {
-        str(status): {"description": model.__name__ if model else "no body",
-                      **({"content": _json_content(_model_schema(model, defs))} if model else {})}
-        for status, model in route.responses.items()
+    if route.query is None:
+        return params
+    schema = route.query.model_json_schema(by_alias=True, ref_template=_REF)
+    defs.update(schema.pop("$defs", {}))
+    required = set(schema.get("required", ()))
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        where = prop.pop("in", "query")
+        description = prop.pop("description", None)
+        param: dict[str, Any] = {"name": name, "in": where, "required": name in required,
+                                 "schema": _without_null(prop)}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _ref(model: type[BaseModel], refs: dict[tuple[type[BaseModel], str], Any], mode: str) -> Any:
+    return refs[(model, mode)]
+
+
+def _response(status: int, model: type[BaseModel] | None, refs: dict[Any, Any]) -> dict[str, Any]:
+    description = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else str(status)
+    out: dict[str, Any] = {"description": description}
+    if model is None:
+        return out
+    if model.__doc__ and model is not ErrorBody:
+        out["description"] = f"{description}: {model.__doc__.strip().splitlines()[0]}"
+    content: dict[str, Any] = {"schema": _ref(model, refs, "serialization")}
+    event_data = getattr(model, "event_data", None)
+    if event_data is not None:
+        content["schema"] = _event_schema(model, _ref(event_data, refs, "serialization"))
+    out["content"] = {_media_type(model): content}
+    headers = getattr(model, "response_headers", None)
+    if headers:
+        out["headers"] = {name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()}
+    return out
+
+
+def _event_schema(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    """One Server-Sent Event (OpenAPI 3.1: the schema of an event stream describes each event);
+    ``data`` is JSON of the model's ``event_data``."""
+    names = list(getattr(model, "event_names", ()))
+    return {
+        "type": "object",
+        "description": (model.__doc__ or "").strip(),
+        "properties": {
+            "id": {"type": "string"},
+            "event": {"type": "string", **({"enum": names} if names else {})},
+            "data": {"type": "string", "contentMediaType": JSON, "contentSchema": data},
+            "retry": {"type": "integer"},
+        },
     }
-    op["responses"] = {**responses, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503)}
+
+
+def _models(routes: Iterable[Route]) -> list[tuple[type[BaseModel], str]]:
+    wanted: dict[tuple[type[BaseModel], str], None] = {(ErrorBody, "serialization"): None}
+    for route in routes:
+        if route.body is not None:
+            wanted[(route.body, "validation")] = None
+        for model in route.responses.values():
+            if model is not None:
+                wanted[(model, "serialization")] = None
+                event_data = getattr(model, "event_data", None)
+                if event_data is not None:
+                    wanted[(event_data, "serialization")] = None
+    return list(wanted)  # type: ignore[arg-type]
+
+
+def _operation(route: Route, refs: dict[Any, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if not route.responses:
+        raise ValueError(f"route {route.name} declares no responses: fill Route.responses")
+    op: dict[str, Any] = {"operationId": route.name.replace(".", "_"), "summary": route.summary or route.name}
+    doc = (route.handler.__doc__ or "").strip()
+    if doc:
+        op["description"] = doc
+    params = _parameters(route, defs)
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        schema = _ref(route.body, refs, "validation")
+        op["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": schema} for media in _request_media_types(route.body)},
+        }
+    statuses = dict(route.responses)
+    for status, model in SERVER_RESPONSES.items():
+        statuses.setdefault(status, model)
+    op["responses"] = {str(s): _response(s, m, refs) for s, m in sorted(statuses.items())}
+    if route.action is Action.PUBLIC:
+        op["security"] = []
+    else:
+        roles = ROLES[route.action]
+        op["security"] = [{"bearerAuth": []}]
+        op["x-roles"] = roles
+        op["description"] = (op.get("description", "") + f"\n\nRoles: {', '.join(roles)}.").strip()
     return op
 
 
-def build_openapi(*, auth: bool = True, server_url: str | None = None) -> dict[str, Any]:
-    """The whole document; every route of ``api.routes.ROUTES`` is described."""
-    from .routes import ROUTES  # routes import the handlers; keep this module light
+def build_openapi(
+    *, auth: bool = True, server_url: str | None = None, routes: Sequence[Route] | None = None
+) -> dict[str, Any]:
+    """The whole document for ``routes`` (default: ``api.routes.ROUTES``)."""
+    if routes is None:
+        from .routes import ROUTES  # routes import the handlers; keep this module light
 
+        routes = ROUTES
+    keyed, top = models_json_schema(_models(routes), ref_template=_REF)  # type: ignore[arg-type]
+    defs: dict[str, Any] = dict(top.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
-    defs: dict[str, Any] = {}
-    for route in ROUTES:
-        op = dict(OPERATIONS[route.name]) if route.name in OPERATIONS else _from_contract(route, defs)
-        op["operationId"] = route.name.replace(".", "_")
-        roles = _ROLES[route.action]
-        if route.action is Action.PUBLIC:
-            op["security"] = []
-        else:
-            op["security"] = [{"bearerAuth": []}]
-            op["x-roles"] = roles
-            op["description"] = (op.get("description", "") + f"\n\nRoles: {', '.join(roles)}.").strip()
-        paths.setdefault(route.path, {})[route.method.lower()] = op
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, keyed, defs)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Config Ledger API",
             "version": "1.0.0",
             "description": "Event-sourced configuration: writes are appended to a NATS JetStream "
-            "ledger, reads come from the PostgreSQL projection. Errors are "
-            '`{"error": {"code", "message", "details"}}`.'
+            "ledger, reads come from the PostgreSQL projection. Every error has the shape of "
+            "the `ErrorBody` schema; `error.details.rule` names the rule that was broken."
             + ("" if auth else " Authentication is OFF on this instance (development stack)."),
         },
         "paths": paths,
@@ -577,16 +204,9 @@ def build_openapi(*, auth: bool = True, server_url: str | None = None) -> dict[s
                     "diff, snapshot, watch), service:<name> (read and watch its own config)",
                 }
             },
-            "schemas": {**defs, **_SCHEMAS},
-            "parameters": _PARAMETERS,
-            "responses": _responses(),
+            "schemas": defs,
         },
         "security": [{"bearerAuth": []}],
-        "tags": [
-            {"name": "config", "description": "Read and change configs"},
-            {"name": "time travel", "description": "History, versions, instants, diff, snapshot"},
-            {"name": "operations", "description": "Health, readiness, metrics, this document"},
-        ],
     }
     if server_url:
         doc["servers"] = [{"url": server_url}]

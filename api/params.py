@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
+from ledger import instants
 from ledger.validate import validate_service_name
 
 from .errors import BadRequest
@@ -53,22 +54,9 @@ def parse_version(text: str, what: str = "version") -> int:
 
 
 def parse_instant(text: str, what: str = "at") -> datetime:
-    """RFC 3339 with a zone (``Z`` or an offset). A ``+`` decoded as a space is put back."""
-    raw = text.strip().replace(" ", "+")
-    if "T" not in raw and "t" not in raw:
-        raise BadRequest("query.instant", f"{what} must be an RFC 3339 date-time, e.g. 2026-11-28T10:30:45Z")
-    try:
-        value = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
-        raise BadRequest(
-            "query.instant", f"{what} must be an RFC 3339 date-time, e.g. 2026-11-28T10:30:45Z"
-        ) from None
-    if value.tzinfo is None:
-        raise BadRequest("query.instant", f"{what} must carry a time zone (Z or +hh:mm)")
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise BadRequest("query.instant", f"{what} is out of range") from None
+    """RFC 3339 with a zone (``ledger.instants``); a ``+`` decoded from a query as a space is put
+    back. Raises InvalidInstant (400, rule ``instant.*``)."""
+    return instants.parse_instant(text.strip().replace(" ", "+"), what)
 
 
 def parse_version_or_instant(text: str, what: str) -> int | datetime:
@@ -147,10 +135,12 @@ def parse_min_seq(header: str | None, query: str | None) -> int:
 
 
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
-    value = header if header is not None else query
-    if value is None or not value.strip():
+    """``Last-Event-ID`` (a blank header counts as absent), else ``?last_event_id=``."""
+    if header is not None and header.strip():
+        return _int(header, "header.last_event_id", "Last-Event-ID", low=0, high=MAX_VERSION)
+    if query is None:
         return None
-    return _int(value, "header.last_event_id", "Last-Event-ID", low=0, high=MAX_VERSION)
+    return _int(query, "query.last_event_id", "last_event_id", low=0, high=MAX_VERSION)
 
 
 def encode_cursor(before_version: int) -> str:
@@ -163,7 +153,7 @@ def decode_cursor(text: str) -> int:
         value = orjson.loads(raw)["before"]
     except Exception:  # noqa: BLE001 - any malformed cursor is the client's
         raise BadRequest("query.cursor", "cursor is not one this server issued") from None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION + 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise BadRequest("query.cursor", "cursor is not one this server issued")
     return value
 

@@ -44,6 +44,10 @@ _SETTINGS = {
     "pg_pool_max": Setting("api.pg_pool_max", "API_PG_POOL_MAX", 10, "PostgreSQL pool size"),
     "follow_history": Setting("api.follow_history", "API_FOLLOW_HISTORY", 64, "versions per service the stream follower keeps in memory for SSE catch-up (older ones are read from the stream)"),
     "workers": Setting("api.workers", "API_WORKERS", 1, "API processes sharing the port (SO_REUSEPORT), each with its own stream follower"),
+    "keepalive_timeout_s": Setting("api.keepalive_timeout_s", "API_KEEPALIVE_TIMEOUT_S", 15.0, "an idle connection (no request in progress) is closed after this; SSE streams are exempt"),
+    "header_timeout_s": Setting("api.header_timeout_s", "API_HEADER_TIMEOUT_S", 10.0, "a request's line and headers must arrive within this once begun (408)"),
+    "body_timeout_s": Setting("api.body_timeout_s", "API_BODY_TIMEOUT_S", 30.0, "a request's body must arrive within this (408)"),
+    "max_connections_per_client": Setting("api.max_connections_per_client", "API_MAX_CONNECTIONS_PER_CLIENT", 256, "open connections per client address (429 above; 0: no cap)"),
     "reuse_port": Setting("api.reuse_port", "API_REUSE_PORT", False, "bind with SO_REUSEPORT (set for each worker by the parent)"),
 }
 
@@ -84,6 +88,10 @@ class ApiSettings(SettingsModel):
     follow_history: int = Field(default=_default("follow_history"), ge=1, le=100_000)
     workers: int = Field(default=_default("workers"), ge=1, le=64)
     reuse_port: bool = _default("reuse_port")
+    keepalive_timeout_s: float = Field(default=_default("keepalive_timeout_s"), gt=0, le=3600)
+    header_timeout_s: float = Field(default=_default("header_timeout_s"), gt=0, le=3600)
+    body_timeout_s: float = Field(default=_default("body_timeout_s"), gt=0, le=3600)
+    max_connections_per_client: int = Field(default=_default("max_connections_per_client"), ge=0, le=1_000_000)
     ledger: LedgerSettings = LedgerSettings()
 
     FIELDS: ClassVar[Mapping[str, Setting]] = _SETTINGS

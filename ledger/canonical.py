@@ -58,6 +58,17 @@ def _parse_float(text: str) -> float:
     return value
 
 
+# An integer literal longer than this cannot be within +-2^53 (``validate`` enforces the exact
+# bound); refusing it here also keeps Python's 4300-digit int-string limit out of reach.
+MAX_INT_DIGITS = 20
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise InvalidConfig("json.int_range", f"integer of {len(text)} digits is out of range")
+    return int(text)
+
+
 def parse_strict(data: bytes | str) -> Any:
     """Parse untrusted JSON: duplicate keys, NaN/Infinity and malformed text raise InvalidConfig.
 
@@ -76,6 +87,7 @@ def parse_strict(data: bytes | str) -> Any:
             object_pairs_hook=_reject_duplicates,
             parse_constant=_reject_constant,
             parse_float=_parse_float,
+            parse_int=_parse_int,
         )
     except RecursionError:
         raise InvalidConfig("json.depth", "JSON nesting is too deep") from None

@@ -44,6 +44,7 @@ __all__ = [
     "InvalidConfig",
     "InvalidServiceName",
     "InvalidChange",
+    "InvalidInstant",
     "NotFound",
     "VersionConflict",
     "WorldError",
@@ -95,6 +96,17 @@ class InvalidServiceName(InvalidConfig):
             f"service name {shown!r} must match ^[a-z0-9][a-z0-9_-]{{0,62}}$",
         )
         self.name = name
+
+
+class InvalidInstant(UsageError):
+    """An instant that is not RFC 3339 with a zone, or outside 0001-01-01 … 9999-12-31
+    (``ledger.instants``). ``rule``: ``instant.syntax``, ``instant.zone`` or ``instant.range``."""
+
+    code = "bad_request"
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"[{rule}] {message}", details={"rule": rule})
+        self.rule = rule
 
 
 class InvalidChange(UsageError):

@@ -26,7 +26,9 @@ from pydantic import (
 )
 
 from .canonical import HASH_PREFIX, dumps, loads, sha256_of
-from .errors import InvalidChange, InvalidConfig
+from .errors import InvalidChange, InvalidConfig, NotFound
+from .instants import format_instant
+from .secrets import check_text
 from .validate import (
     DEFAULT_LIMITS,
     SERVICE_NAME_RE,
@@ -69,9 +71,7 @@ class EventKind(StrEnum):
 
 def format_time(value: datetime) -> str:
     """RFC 3339 UTC with microseconds and ``Z``: the one time format in events."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime: pass a timezone-aware instant")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_instant(value)
 
 
 class Event(BaseModel):
@@ -367,7 +367,10 @@ def apply(config: dict[str, Any] | None, change: Change, target: Event | None = 
         return _copy(change.config)
     if isinstance(change, Patch):
         if config is None:
-            raise InvalidChange("cannot patch a config that does not exist; replace it first")
+            raise NotFound(
+                "there is no config to patch (none yet, or deleted): replace it first (POST)",
+                details={"rule": "patch.no_config"},
+            )
         return merge_patch(config, change.patch)  # type: ignore[no-any-return]
     if isinstance(change, Rollback):
         if target is None:
@@ -438,6 +441,9 @@ def new_event(
         validate_document(config, limits)
     if not actor:
         raise InvalidChange("actor must not be empty")
+    if limits.secrets_policy:
+        check_text(reason, "reason")
+        check_text(actor, "actor")
     fields: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "event_id": event_id,

@@ -30,7 +30,7 @@ from .errors import (
     VersionConflict,
     WrongLastSequence,
 )
-from .event import Change, Event, Rollback, idempotency_event_id, new_event
+from .event import Change, Event, Rollback, format_time, idempotency_event_id, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
 from .retry import within_deadline
 from .schema import validate as validate_schema
@@ -327,7 +327,7 @@ class Ledger:
         assert change.to_time is not None
         target = await self.at(service, change.to_time)
         if target is None:
-            raise NotFound(f"{service!r} had no config at {change.to_time.isoformat()}")
+            raise NotFound(f"{service!r} had no config at {format_time(change.to_time)}")
         return target
 
     async def _publish(self, subject: str, event: Event, expected_seq: int) -> Appended | None:

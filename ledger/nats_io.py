@@ -26,6 +26,7 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js import api as js_api
 
+from . import instants
 from .errors import (
     LedgerError,
     NotFound,
@@ -87,15 +88,11 @@ def parse_nats_time(text: str) -> datetime:
 
 
 def format_up_to(instant: datetime) -> str:
-    """``up_to_time`` covering every message stored within the microsecond of ``instant``.
-
-    Our instants have microsecond resolution (as PostgreSQL's), the server's nanosecond; asking
-    up to ``…µs999ns`` makes "as of T" mean the same thing on the stream and in PostgreSQL.
-    """
+    """``up_to_time`` covering every message stored within the microsecond of ``instant``
+    (clamped to what NATS can represent, see ``ledger.instants``)."""
     if instant.tzinfo is None:
         raise LedgerError("naive datetime: pass a timezone-aware instant")
-    t = instant.astimezone(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "999Z"
+    return instants.format_nats(instant, up_to=True)
 
 
 class JS(IntEnum):
@@ -287,7 +284,9 @@ async def direct_first_at_or_after(
     nc: NATS, stream: str, instant: datetime, subject: str | None = None, *, timeout: float = 5.0
 ) -> StoredMsg | None:
     """The first message stored at or after ``instant`` (optionally on one subject)."""
-    req: dict[str, Any] = {"start_time": instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    if instants.clamp_for_stream(instant)[1] > 0:
+        return None  # after 2262: nothing was stored that late
+    req: dict[str, Any] = {"start_time": instants.format_nats(instant)}
     if subject:
         req["next_by_subj"] = subject
     return await _direct(nc, stream, req, timeout)
@@ -335,6 +334,8 @@ async def direct_at(
     nc: NATS, stream: str, subject: str, instant: datetime, *, timeout: float = 5.0
 ) -> StoredMsg | None:
     """The last message on ``subject`` stored at or before ``instant`` (one direct get), or None."""
+    if instants.clamp_for_stream(instant)[1] < 0:
+        return None  # before 1677: nothing was stored that early (NATS would wrap around)
     msgs = await direct_multi_last(nc, stream, [subject], up_to=instant, batch=2, timeout=timeout)
     return msgs[0] if msgs else None
 

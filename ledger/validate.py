@@ -7,15 +7,14 @@ never with the offending value echoed (it may be a secret).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .canonical import dumps
 from .errors import InvalidConfig, InvalidServiceName
+from .secrets import find_secret
 
 __all__ = [
     "Limits",
@@ -40,34 +39,6 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-# Values that look like credentials, whatever key they sit under.
-_SECRET_VALUE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("secret.private_key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
-    ("secret.aws_access_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
-    ("secret.github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("secret.slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("secret.jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("secret.url_credentials", re.compile(r"(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^/\s:@]{1,256}:[^/\s@]{1,256}@")),
-)
-# Keys whose non-empty value is a secret: password, db_password, apiKey, client_secret, ...
-_SECRET_KEY_RE = re.compile(
-    r"(?:^|_)(?:password|passwd|passphrase|secret|token|api_?key|private_?key|secret_?key"
-    r"|access_?key|credentials?)$"
-)
-# A reference to an environment variable is how a secret *should* appear: allowed.
-_ENV_REFERENCE_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY_RE.search(_normalise_key(key)))
-
-
-def _normalise_key(key: str) -> str:
-    key = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key)
-    return key.replace("-", "_").lower()
-
-
 def validate_service_name(name: Any) -> str:
     if not isinstance(name, str) or not SERVICE_NAME_RE.match(name):
         raise InvalidServiceName(str(name))
@@ -87,33 +58,6 @@ def _check_string(value: str, path: str, what: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidConfig("json.lone_surrogate", f"{what} contains a lone surrogate", path=path) from None
-
-
-def find_secret(value: Any, path: str = "") -> tuple[str, str] | None:
-    """Return ``(rule, path)`` of the first credential-looking value, or None."""
-    if isinstance(value, Mapping):
-        for key, child in value.items():
-            child_path = _join(path, key)
-            if (
-                _is_secret_key(key)
-                and child not in (None, "", [], {})
-                and not isinstance(child, bool | Mapping)
-                and not (isinstance(child, str) and _ENV_REFERENCE_RE.match(child))
-            ):
-                return "secret.key_name", child_path
-            found = find_secret(child, child_path)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found = find_secret(child, _join(path, index))
-            if found:
-                return found
-    elif isinstance(value, str):
-        for rule, pattern in _SECRET_VALUE_RULES:
-            if pattern.search(value):
-                return rule, path
-    return None
 
 
 def validate_json_value(value: Any, *, max_depth: int = 32, path: str = "", depth: int = 0) -> None:

@@ -14,7 +14,8 @@ from typing import IO, Any
 import orjson
 import yaml
 
-from ledger.errors import UsageError
+from ledger import instants
+from ledger.errors import InvalidInstant, UsageError
 
 __all__ = ["parse_instant", "format_instant", "VersionOrInstant", "parse_version_or_instant",
            "load_document", "parse_json_object"]
@@ -23,22 +24,15 @@ _INSTANT_EXAMPLE = "e.g. 2026-11-28T10:30:00Z or 2026-11-28T11:30:00+01:00"
 
 
 def parse_instant(text: str, *, what: str = "time") -> datetime:
-    """An RFC 3339 instant with a timezone (``Z`` or an offset), or ``now``."""
-    value = text.strip()
-    if value.lower() == "now":
+    """An RFC 3339 instant with a timezone (``Z`` or an offset), or ``now`` (``ledger.instants``)."""
+    if text.strip().lower() == "now":
         return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is not an RFC 3339 time ({_INSTANT_EXAMPLE})") from None
-    if parsed.tzinfo is None:
-        raise UsageError(f"{what}: {text!r} has no timezone ({_INSTANT_EXAMPLE})")
-    return parsed.astimezone(UTC)
+    return instants.parse_instant(text, what)
 
 
 def format_instant(instant: datetime) -> str:
     """RFC 3339, UTC, microseconds, ``Z``: how the CLI sends instants to the API."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return instants.format_instant(instant)
 
 
 @dataclass(frozen=True)
@@ -67,7 +61,9 @@ def parse_version_or_instant(text: str, *, what: str) -> VersionOrInstant:
         return VersionOrInstant(version=version)
     try:
         return VersionOrInstant(instant=parse_instant(value, what=what))
-    except UsageError:
+    except InvalidInstant as exc:
+        if exc.rule == "instant.range":
+            raise  # an instant, just not one the ledger holds: say so
         raise UsageError(
             f"{what}: {text!r} is neither a version (a positive integer) nor an RFC 3339 time "
             f"({_INSTANT_EXAMPLE})"

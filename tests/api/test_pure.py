@@ -32,7 +32,7 @@ from ledger import (
     Unavailable,
     VersionConflict,
 )
-from ledger.errors import InvalidChange, LedgerError, ProjectionDiverged
+from ledger.errors import InvalidChange, InvalidInstant, LedgerError, ProjectionDiverged
 from ledger.event import Event, Replace, new_event
 from ledger.nats_io import StoredMsg
 
@@ -80,7 +80,7 @@ def test_params() -> None:
     assert parse_instant("2026-11-28T10:30:45Z") == datetime(2026, 11, 28, 10, 30, 45, tzinfo=UTC)
     assert parse_instant("2026-11-28T12:30:45 02:00") == datetime(2026, 11, 28, 10, 30, 45, tzinfo=UTC)
     for bad in ("2026-11-28", "2026-11-28T10:30:45", "now", "9999-12-31T23:59:59-23:59"):
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidInstant):  # a UsageError: 400 with rule instant.*
             parse_instant(bad)
     assert parse_version_or_instant("3", "from") == 3
     assert isinstance(parse_version_or_instant("2026-11-28T10:30:45Z", "from"), datetime)

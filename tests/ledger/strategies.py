@@ -5,9 +5,10 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from ledger import Delete, Patch, Replace, Rollback
+from ledger.secrets import is_secret_key
 
 _keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).filter(
-    lambda k: not any(w in k for w in ("password", "secret", "token", "key", "passwd", "credential"))
+    lambda k: not is_secret_key(k)
 )
 _text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20

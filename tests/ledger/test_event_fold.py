@@ -12,6 +12,7 @@ from ledger import (
     Delete,
     Event,
     InvalidChange,
+    NotFound,
     Patch,
     ProjectionDiverged,
     Replace,
@@ -115,8 +116,9 @@ def test_fold_detects_config_not_matching_change() -> None:
 
 
 def test_change_rules() -> None:
-    with pytest.raises(InvalidChange):
-        build("svc", [Patch({"a": 1})])  # nothing to patch yet
+    with pytest.raises(NotFound) as missing:
+        build("svc", [Patch({"a": 1})])  # nothing to patch yet: 404 with a rule id
+    assert missing.value.details == {"rule": "patch.no_config"}
     with pytest.raises(InvalidChange):
         build("svc", [Replace({"a": 1}), Delete(), Delete()])
     with pytest.raises(InvalidChange):
