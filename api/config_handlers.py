@@ -95,7 +95,7 @@ async def get_config(request: web.Request) -> web.Response:
         if found is None:
             raise _not_found(service, **where)
         if found.deleted:
-            raise _not_found(service, deleted=True, version=found.version, **where)
+            raise _not_found(service, **{**where, "deleted": True, "version": found.version})
         etag = etag_of(found.version)
         if if_none_match_hits(request.headers.get("If-None-Match"), etag):
             return _not_modified(etag)
@@ -286,9 +286,10 @@ async def post_config(request: web.Request) -> web.Response:
     service = service_param(request.match_info["service"])
     settings = request.app[SETTINGS]
     doc = await read_json(request, limit=settings.max_body)
-    if dry_run_requested(request):
-        return await plan_response(request, service, Replace(doc))
     reason = _reason(request)  # the ledger validates the document (rule ids) before appending
+    if dry_run_requested(request):
+        _idempotency_key(request)  # a plan checks what the write would: the reason and the key
+        return await plan_response(request, service, Replace(doc))
     result = await _write(request, service, Replace(doc), reason)
     return _write_response(result, "Config updated and broadcasted")
 
@@ -300,9 +301,10 @@ async def patch_config(request: web.Request) -> web.Response:
     patch = await read_json(request, limit=settings.max_body, media_types=(MERGE_PATCH, JSON))
     if not isinstance(patch, dict):
         raise InvalidConfig("document.type", "a merge patch of a config document must be a JSON object")
-    if dry_run_requested(request):
-        return await plan_response(request, service, Patch(patch))
     reason = _reason(request)  # the ledger validates the patch and the patched document
+    if dry_run_requested(request):
+        _idempotency_key(request)  # a plan checks what the write would: the reason and the key
+        return await plan_response(request, service, Patch(patch))
     result = await _write(request, service, Patch(patch), reason)
     return _write_response(result, "Config patched and broadcasted")
 
@@ -311,9 +313,10 @@ async def delete_config(request: web.Request) -> web.Response:
     """Tombstone: the service's history stays, GET answers 404 until a new POST."""
     service = service_param(request.match_info["service"])
     await read_body(request, request.app[SETTINGS].max_body)  # drain (and bound) any body
-    if dry_run_requested(request):
-        return await plan_response(request, service, Delete())
     reason = _reason(request)
+    if dry_run_requested(request):
+        _idempotency_key(request)  # a plan checks what the write would: the reason and the key
+        return await plan_response(request, service, Delete())
     result = await _write(request, service, Delete(), reason)
     return _write_response(result, "Config deleted and broadcasted")
 
@@ -341,8 +344,9 @@ async def rollback_config(request: web.Request) -> web.Response:
         if not isinstance(to_time, str):
             raise InvalidConfig("rollback.shape", "to_time must be an RFC 3339 string", path="to_time")
         change = Rollback(to_time=parse_instant(to_time, "to_time"))
-    if dry_run_requested(request):
-        return await plan_response(request, service, change)
     reason = _reason(request, body.get("reason"))
+    if dry_run_requested(request):
+        _idempotency_key(request)  # a plan checks what the write would: the reason and the key
+        return await plan_response(request, service, change)
     result = await _write(request, service, change, reason)
     return _write_response(result, f"Config rolled back (now version {result.version})")

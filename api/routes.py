@@ -47,7 +47,7 @@ def _errors(*statuses: int) -> dict[int, type[BaseModel] | None]:
 
 
 _AUTH = (401, 403)
-_WRITTEN: dict[int, type[BaseModel] | None] = {200: c.WriteResult}
+_WRITTEN: dict[int, type[BaseModel] | None] = {200: sm.WriteOrPlan}
 _WRITE_ERRORS = (*_AUTH, 400, 404, 408, 409, 413, 415, 422, 503)
 
 ROUTES: list[Route] = [
@@ -75,16 +75,16 @@ ROUTES: list[Route] = [
           responses={200: c.CurrentConfig, 304: None, **_errors(*_AUTH, 400, 404, 503)}),
     Route("POST", "/api/v1/config/{service}", cfg.post_config, "config.post", Action.WRITE,
           summary="Replace the whole config document (creates the service if new)",
-          body=c.ConfigDocument, query=c.WriteParams, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
+          body=c.ConfigDocument, query=sm.WriteQuery, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
     Route("PATCH", "/api/v1/config/{service}", cfg.patch_config, "config.patch", Action.WRITE,
           summary="RFC 7396 merge patch of the current document",
-          body=c.MergePatch, query=c.WriteParams, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
+          body=c.MergePatch, query=sm.WriteQuery, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
     Route("DELETE", "/api/v1/config/{service}", cfg.delete_config, "config.delete", Action.WRITE,
           summary="Tombstone the service (its history stays)",
-          query=c.WriteParams, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
+          query=sm.WriteQuery, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
     Route("POST", "/api/v1/config/{service}/rollback", cfg.rollback_config, "config.rollback", Action.WRITE,
           summary="Roll back to an earlier version or to the state at an instant (a new version)",
-          body=c.RollbackRequest, query=c.WriteParams, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
+          body=c.RollbackRequest, query=sm.WriteQuery, responses={**_WRITTEN, **_errors(*_WRITE_ERRORS)}),
     Route("GET", "/api/v1/config/{service}/diff", cfg.diff_config, "config.diff", Action.AUDIT,
           summary="Key-level diff between two versions or instants",
           query=c.DiffParams, responses={200: c.Diff, **_errors(*_AUTH, 400, 404, 503)}),
@@ -96,9 +96,9 @@ ROUTES: list[Route] = [
           responses={200: ChainVerification, **_errors(*_AUTH, 400, 404, 503)}),
     # the web console (static files; it uses the public API with the caller's token)
     Route("GET", "/", console_index, "console.index", Action.PUBLIC,
-          summary="The web console", responses={200: None}),
+          summary="The web console", responses={200: None, 304: None}),
     Route("GET", "/console/{file}", console_asset, "console.asset", Action.PUBLIC,
-          summary="A file of the web console", responses={200: None}),
+          summary="A file of the web console", responses={200: None, 304: None, 404: ErrorBody}),
     # safe changes: schemas, change sets, blame (dry_run plans on every write)
     Route("GET", "/api/v1/config/{service}/blame", blame.blame_config, "config.blame", Action.AUDIT,
           summary="For every leaf of the document: the version, instant, actor, reason and change set "
@@ -109,20 +109,20 @@ ROUTES: list[Route] = [
     Route("PUT", "/api/v1/schema/{service}", sch.put_schema, "schema.put", Action.WRITE,
           summary="Set the service's JSON Schema (draft 2020-12); 422 if invalid or if the current "
           "config fails it", body=sm.JsonSchemaBody, query=sm.DryRunQuery,
-          responses={200: sm.SchemaWriteResult, **_errors(*_WRITE_ERRORS)}),
+          responses={200: sm.SchemaWriteOrPlan, **_errors(*_WRITE_ERRORS)}),
     Route("DELETE", "/api/v1/schema/{service}", sch.delete_schema, "schema.delete", Action.WRITE,
           summary="Remove the service's JSON Schema (its history stays)", query=sm.DryRunQuery,
-          responses={200: sm.SchemaWriteResult, **_errors(*_WRITE_ERRORS)}),
+          responses={200: sm.SchemaWriteOrPlan, **_errors(*_WRITE_ERRORS)}),
     Route("POST", "/api/v1/changesets", cs.post_changeset, "changeset.post", Action.WRITE,
           summary="Change several services atomically: every change stored, or none",
           body=sm.ChangeSetIn, query=sm.DryRunQuery,
-          responses={200: sm.ChangeSetOut, **_errors(*_WRITE_ERRORS)}),
+          responses={200: sm.ChangeSetOrPlan, **_errors(*_WRITE_ERRORS)}),
     Route("GET", "/api/v1/changesets/{changeset_id}", cs.get_changeset, "changeset.get", Action.AUDIT,
-          summary="The events of one change set", responses={200: sm.ChangeSetView, **_errors(*_AUTH, 400, 404, 503)}),
+          summary="The events of one change set", responses={200: sm.ChangeSetView, **_errors(*_AUTH, 400, 404, 422, 503)}),
     Route("POST", "/api/v1/changesets/{changeset_id}/rollback", cs.rollback_changeset, "changeset.rollback",
           Action.WRITE, summary="Undo a change set as one new atomic change set",
           body=sm.ChangeSetRollbackIn, query=sm.DryRunQuery,
-          responses={200: sm.ChangeSetOut, **_errors(*_WRITE_ERRORS)}),
+          responses={200: sm.ChangeSetOrPlan, **_errors(*_WRITE_ERRORS)}),
 ]
 
 

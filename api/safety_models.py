@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from .contract import WriteParams, WriteResult
 
 __all__ = [
     "DryRunQuery", "AtVersionQuery", "AtQuery", "JsonSchemaBody", "SchemaView", "SchemaWriteResult",
@@ -151,3 +153,19 @@ class BlameView(BaseModel):
     version: int
     at: str | None
     lines: list[BlameLine]
+
+
+class SchemaWriteOrPlan(RootModel[SchemaWriteResult | PlanView]):
+    """The schema event written, or with ?dry_run=true what would be written."""
+
+
+class ChangeSetOrPlan(RootModel[ChangeSetOut | ChangeSetPlanOut]):
+    """The change set stored, or with ?dry_run=true what would be stored."""
+
+
+class WriteOrPlan(RootModel[WriteResult | PlanView]):
+    """The event written, or with ?dry_run=true what would be written."""
+
+
+class WriteQuery(WriteParams, DryRunQuery):
+    """A config write's parameters, ``dry_run`` included."""

@@ -80,6 +80,8 @@ async def get_schema(request: web.Request) -> web.Response:
 async def put_schema(request: web.Request) -> web.Response:
     service = service_param(request.match_info["service"])
     schema = await read_json(request, limit=request.app[SETTINGS].max_body)
+    if not isinstance(schema, dict):
+        raise InvalidConfig("schema.invalid", "a JSON Schema here is a JSON object (draft 2020-12)")
     registry = _registry(request)
     if dry_run_requested(request):
         return await _plan_schema(request, registry, service, schema)

@@ -71,9 +71,14 @@ def plan_change(
         )
         after = event.config
     except InvalidConfig as exc:
+        if exc.rule == "document.type":  # not a document at all: a malformed request, not a plan
+            raise
         policy.append({"rule": exc.rule, "path": exc.path, "message": exc.message})
     except InvalidChange as exc:
         policy.append({"rule": "change", "path": "", "message": exc.message})
+    except NotFound as exc:  # e.g. a patch of a config that does not exist
+        rule = exc.details.get("rule", "not_found") if isinstance(exc.details, dict) else "not_found"
+        policy.append({"rule": rule, "path": "", "message": exc.message})
     schema_errors: list[dict[str, str]] = []
     schema_doc = schema.config if schema is not None else None
     if schema_doc is not None and after is not None and not policy:
