@@ -1,6 +1,6 @@
 """``python -m api``: serve the HTTP API (settings from the environment, see ``api.settings``).
 
-Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration error,
+Exit codes (``ledger.exit_codes``): 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration error,
 3 when NATS is unreachable at startup.
 """
 
@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from ledger.errors import Unavailable, UsageError
+from ledger.exit_codes import ExitCode
 
 from .app import create_app
 from .settings import ApiSettings
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = ExitCode.OK, ExitCode.USAGE, ExitCode.UNAVAILABLE
 
 log = logging.getLogger("api")
 

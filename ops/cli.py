@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply_p = command("apply", cli_servers.cmd_streams_apply, "create or update the streams of streams.yaml",
                       nats_opts, into=streams_sub)
     apply_p.add_argument("--file", default=None, help="streams file (default ./streams.yaml)")
-    apply_p.add_argument("--dry-run", action="store_true", help="show the drift, change nothing (exit 1 if any)")
+    apply_p.add_argument("--dry-run", action="store_true", help="show the drift, change nothing (exit 6 if any)")
     apply_p.add_argument("--replicas", type=int, metavar="N", help="override num_replicas (3 in a cluster)")
 
     projector = sub.add_parser("projector", help="the projector: stream -> PostgreSQL")

@@ -69,7 +69,7 @@ async def cmd_replay(ctx: CliContext, args: argparse.Namespace) -> int:
                     progress.advance(progress.task_ids[0])
             except ProjectionDiverged as exc:
                 ctx.out.error(f"replay stopped: {exc.message}")
-                return ExitCode.VERIFY_FAILED
+                return ExitCode.INTEGRITY
     state = entries[-1].event.config if entries else None
     if ctx.out.json_mode:
         ctx.out.emit_json({
@@ -162,5 +162,5 @@ async def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
         else:
             ctx.out.print(f"[bold red]✗ {len(result.problems)} broken chain(s)[/] among "
                           f"{len(result.services)} service(s), {events} event(s)")
-    return ExitCode.OK if ok else ExitCode.VERIFY_FAILED
+    return ExitCode.OK if ok else ExitCode.INTEGRITY
 

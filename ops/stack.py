@@ -42,6 +42,7 @@ from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
 from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
+from ledger.exit_codes import ExitCode
 from ledger.settings import settings_error
 
 from .cli_http import AdminApi
@@ -58,7 +59,7 @@ EXAMPLE_CONFIG: Mapping[str, Any] = {
 }
 DATABASE_NAME = "config_ledger"
 # python -m projector exits with this code when it stops on a diverged stream (fail-stop).
-PROJECTOR_FAIL_STOP_EXIT = 4
+PROJECTOR_FAIL_STOP_EXIT = ExitCode.INTEGRITY
 USAGE_EXIT = 2
 
 _TRUE = {"1", "true", "yes", "on"}
