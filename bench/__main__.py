@@ -7,7 +7,7 @@ import importlib
 import sys
 import time
 
-ALL = ["ledger", "projector", "client", "api"]
+ALL = ["ledger", "projector", "client", "api", "cli"]
 
 
 def main(argv: list[str]) -> int:

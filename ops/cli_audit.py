@@ -3,7 +3,7 @@
 ``replay SERVICE --until T``: every event of the service stored up to T, each verified against
 the one before it, and the state it leads to. ``verify [SERVICE]``: every chain (or one) —
 versions contiguous from 1, ``prev_hash`` links, hashes recomputing — reported per service;
-exit code 1 when any chain is broken.
+exit code 5 (integrity) when any chain is broken.
 
 Both show a progress bar on a terminal. ``verify`` walks ``AuditReader.replay(verify=False)``
 and applies ``ledger.fold.check_next`` itself (the check ``AuditReader.verify`` runs) because
@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from ledger import LedgerSettings, nats_io
-from ledger.errors import ProjectionDiverged
+from ledger.errors import NotFound, ProjectionDiverged
 from ledger.event import format_time
 from ledger.fold import ChainState, check_next
 
@@ -53,7 +53,28 @@ def _reader(ctx: CliContext) -> AuditReader:
     return AuditReader.connect(settings=settings)
 
 
+@contextmanager
+def _explained(ctx: CliContext) -> Iterator[None]:
+    """A missing stream says which server was asked and what to set."""
+    try:
+        yield
+    except NotFound as exc:
+        if not exc.message.startswith("not found (stream"):
+            raise
+        stream = LedgerSettings.from_env(ctx.environ).stream
+        raise NotFound(
+            f"no stream {stream} on {ctx.nats_url} ({ctx.nats_source}); point --nats-url or NATS_URL "
+            "at the ledger's NATS (start it with `config-ledger up`), or create the stream with "
+            "`config-ledger streams apply`"
+        ) from None
+
+
 async def cmd_replay(ctx: CliContext, args: argparse.Namespace) -> int:
+    with _explained(ctx):
+        return await _replay(ctx, args)
+
+
+async def _replay(ctx: CliContext, args: argparse.Namespace) -> int:
     until = parse_instant(args.until, what="--until")
     async with _reader(ctx) as audit:
         head = await audit.state_at(args.service, until)
@@ -114,6 +135,11 @@ class _Verification:
 
 
 async def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
+    with _explained(ctx):
+        return await _verify(ctx, args)
+
+
+async def _verify(ctx: CliContext, args: argparse.Namespace) -> int:
     result = _Verification()
     states: dict[str, ChainState] = {}
     async with _reader(ctx) as audit:

@@ -1,4 +1,8 @@
-"""The admin CLI's HTTP edge: one aiohttp session to the API, errors translated at the boundary.
+"""The admin CLI's HTTP edge: requests to the API, errors translated at the boundary.
+
+Plain requests go through the standard library's ``http.client`` (importing aiohttp costs more
+than the CLI's whole start-up budget); only the Server-Sent Events of ``watch`` use aiohttp,
+imported on first use.
 
 Every failure leaves here as an error of ``ledger.errors``: a connection that cannot be made or
 a 5xx is ``Unavailable``/``WorldError``, 404 is ``NotFound``, 409 is a ``VersionConflict``,
@@ -11,10 +15,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
+
 import orjson
 
 from ledger.errors import (
@@ -99,12 +105,11 @@ class AdminApi:
         self.token = token
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._headers = {"Accept": "application/json", "User-Agent": "config-ledger-cli"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
 
     async def __aenter__(self) -> AdminApi:
-        headers = {"Accept": "application/json", "User-Agent": "config-ledger-cli"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        self._session = aiohttp.ClientSession(headers=headers)
         return self
 
     async def __aexit__(
@@ -117,7 +122,9 @@ class AdminApi:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            raise RuntimeError("AdminApi used outside `async with`")
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(headers=self._headers)
         return self._session
 
     @staticmethod
@@ -126,8 +133,13 @@ class AdminApi:
         return "/api/v1/" + "/".join(quote(p, safe="") for p in parts)
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
-        detail = str(exc) or type(exc).__name__
-        return Unavailable(f"cannot reach the API at {self.base_url}: {detail}")
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if "Connect call failed" in reason or isinstance(exc, ConnectionRefusedError):
+            reason = "connection refused"
+        return Unavailable(
+            f"cannot reach the API at {self.base_url} ({reason}); is `config-ledger up` (make run) "
+            "running? otherwise pass --url or set CONFIG_LEDGER_URL"
+        )
 
     async def request(
         self,
@@ -142,19 +154,16 @@ class AdminApi:
     ) -> ApiResponse:
         """Send one request; a status >= 400 not listed in ``ok`` raises its error."""
         url = self.base_url + path
-        send_headers = dict(headers or {})
+        send_headers = {**self._headers, **(headers or {})}
         data: bytes | None = None
         if body is not None:
-            data = orjson.dumps(body)
+            data = body if isinstance(body, bytes) else orjson.dumps(body)
             send_headers["Content-Type"] = content_type
+        if params:
+            path = f"{path}?{urlencode(dict(params))}"
         try:
-            async with self.session.request(
-                method, url, params=params, data=data, headers=send_headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as resp:
-                raw = await resp.read()
-                status, resp_headers = resp.status, dict(resp.headers)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            status, resp_headers, raw = self._send(method, path, data, send_headers)
+        except (TimeoutError, OSError) as exc:
             raise self._unavailable(exc) from None
         parsed: Any = None
         if raw:
@@ -166,6 +175,24 @@ class AdminApi:
             raise error_from_response(status, parsed, url)
         return ApiResponse(status, parsed, resp_headers)
 
+    def _send(self, method: str, path: str, data: bytes | None,
+              headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """One request on a fresh connection (the CLI sends one or two per run)."""
+        import http.client
+
+        parts = urlsplit(self.base_url)
+        conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=self.timeout)
+        try:
+            conn.request(method, parts.path.rstrip("/") + path, body=data, headers=dict(headers))
+            resp = conn.getresponse()
+            raw = resp.read()
+            return resp.status, {k: v for k, v in resp.getheaders()}, raw
+        except http.client.HTTPException as exc:
+            raise OSError(f"bad HTTP response: {exc!r}") from None
+        finally:
+            conn.close()
+
     async def events(
         self, path: str, *, last_event_id: str | None = None, params: Mapping[str, str] | None = None
     ) -> AsyncIterator[ServerSentEvent]:
@@ -174,6 +201,8 @@ class AdminApi:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
+        import aiohttp
+
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout)
         try:
             async with self.session.get(url, params=params, headers=headers, timeout=timeout) as resp:

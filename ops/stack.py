@@ -45,6 +45,7 @@ from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
 from ledger.exit_codes import ExitCode
 from ledger.settings import settings_error
 
+from .cli_endpoints import remove_endpoints, write_endpoints
 from .cli_http import AdminApi
 from .cli_procs import StackLock, stop_leftovers
 from .cli_supervisor import Child, ChildExited, ChildSpec, Supervisor
@@ -296,12 +297,15 @@ async def _serve(settings: StackSettings, options: UpOptions, endpoints: Endpoin
         if ready:
             supervisor.ready = True
             _print_next_steps(console, settings, endpoints, data_dir, auth_on, token)
+            write_endpoints(data_dir, api_url=settings.api_url, nats_url=endpoints.nats_url,
+                            database_url=endpoints.database_url)
             await stop.wait()
         code = 0
     except ChildExited as exc:
         console.print(Panel(f"{exc}\n\n{exc.tail}", title="startup failed", border_style="bold red"), soft_wrap=False)
         code = 2 if exc.returncode == USAGE_EXIT else 3
     finally:
+        remove_endpoints(data_dir)
         sig = received[0] if received else signal.SIGTERM
         loop.remove_signal_handler(signal.SIGINT)
         loop.add_signal_handler(signal.SIGINT, supervisor.kill_all)  # a second Ctrl-C: no waiting
@@ -491,13 +495,14 @@ def _print_next_steps(console: Console, settings: StackSettings, endpoints: Endp
     if auth_on and token:
         exports.append(f"export CONFIG_LEDGER_TOKEN={token}")
     if endpoints.nats_url != "nats://127.0.0.1:4222":
-        exports.append(f"export NATS_URL={endpoints.nats_url}   # for replay / verify")
+        exports.append(f"export NATS_URL={endpoints.nats_url}   # for tools other than config-ledger")
     if endpoints.embedded_pg:
         exports.append(f"export DATABASE_URL={endpoints.database_url}   # for projector status / rebuild")
     lines = [
         f"[bold green]Config Ledger is up[/]: API {url}   (logs in {data_dir / 'logs'})",
         "",
-        "Try:",
+        "Try, in another terminal (the CLI finds this stack by itself, from this data folder):",
+        "  source .venv/bin/activate",
         *[f"  {line}" for line in exports],
         f"  curl -s{auth_header} {url}/api/v1/config/{EXAMPLE_SERVICE}",
         f"  curl -s -X POST{auth_header} {url}/api/v1/config/{EXAMPLE_SERVICE} \\",
