@@ -38,6 +38,7 @@ from .writes import WriteResult
 __all__ = [
     "get_config",
     "post_config",
+    "put_config",
     "patch_config",
     "delete_config",
     "rollback_config",
@@ -110,7 +111,9 @@ def _current_response(
     if entry is None:
         raise _not_found(service)
     if entry.version.deleted:
-        raise _not_found(service, deleted=True, version=entry.version.version)
+        v = entry.version
+        raise _not_found(service, deleted=True, version=v.version, deleted_at=format_time(v.occurred_at),
+                         deleted_by=v.actor)
     if if_none_match and if_none_match_hits(if_none_match, entry.etag):
         return _not_modified(entry.etag)
     headers = {"ETag": entry.etag}
@@ -153,9 +156,15 @@ async def history(request: web.Request) -> web.Response:
         raise _not_found(service)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].version) if len(rows) > limit else None
-    return _json(
-        {"service": service, "versions": [version_view(v) for v in page], "next_cursor": next_cursor}
-    )
+    versions = []
+    for i, v in enumerate(page):  # each with its key diff from the version before (rows has one more)
+        before = rows[i + 1] if i + 1 < len(rows) else None
+        versions.append({**version_view(v), "diff": diff(before.config if before else None, v.config)})
+    headers = {}
+    if next_cursor is not None:
+        nxt = request.rel_url.with_query({**request.query, "cursor": next_cursor, "limit": str(limit)})
+        headers["Link"] = f'<{nxt}>; rel="next"'
+    return _json({"service": service, "versions": versions, "next_cursor": next_cursor}, headers=headers)
 
 
 def _side(v: Version | None) -> dict[str, Any] | None:
@@ -229,7 +238,8 @@ def _reason(request: web.Request, from_body: Any = None) -> str:
     if not value and request.app[SETTINGS].require_reason:
         raise Unprocessable(
             "reason.required",
-            "a reason is required for every change: send X-Change-Reason (or ?reason=)",
+            "a reason is required for every change: send X-Change-Reason (or ?reason=; "
+            "config-ledger: --reason/-m)",
         )
     return value
 
@@ -244,7 +254,9 @@ def _idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def _write_response(result: WriteResult, message: str) -> web.Response:
+def _write_response(result: WriteResult, message: str, *, location: str | None = None) -> web.Response:
+    if result.unchanged:
+        message = f"Config unchanged (already at version {result.version}); nothing appended"
     headers = {
         "ETag": etag_of(result.version),
         "X-Ledger-Seq": str(result.seq),
@@ -254,7 +266,13 @@ def _write_response(result: WriteResult, message: str) -> web.Response:
         headers["X-Projection-Lag"] = "pending"
     if result.duplicate:
         headers["Idempotent-Replayed"] = "true"
-    return _json(result.body(message), status=200 if result.projected else 202, headers=headers)
+    status = 200 if result.projected else 202
+    if status == 202:
+        headers["Retry-After"] = "1"  # when a read will see it
+    if location is not None and result.version == 1 and not result.duplicate and not result.unchanged:
+        status = 201  # created the service
+        headers["Location"] = location
+    return _json(result.body(message), status=status, headers=headers)
 
 
 async def _write(request: web.Request, service: str, change: Any, reason: str) -> WriteResult:
@@ -276,6 +294,15 @@ async def post_config(request: web.Request) -> web.Response:
     reason = _reason(request)  # the ledger validates the document (rule ids) before appending
     result = await _write(request, service, Replace(doc), reason)
     return _write_response(result, "Config updated and broadcasted")
+
+
+async def put_config(request: web.Request) -> web.Response:
+    """PUT: replace the whole document, as the reference POST; 201 + Location on create."""
+    service = service_param(request.match_info["service"])
+    doc = await read_json(request, limit=request.app[SETTINGS].max_body)
+    reason = _reason(request)
+    result = await _write(request, service, Replace(doc), reason)
+    return _write_response(result, "Config updated and broadcasted", location=str(request.rel_url.path))
 
 
 async def patch_config(request: web.Request) -> web.Response:

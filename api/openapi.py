@@ -228,6 +228,27 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Added beside the reference operations (issue 18): PUT as replace, history under the service.
+OPERATIONS["config.put"] = {
+    **OPERATIONS["config.post"],
+    "summary": "Replace the whole config document (PUT); 201 + Location when it creates the service",
+}
+OPERATIONS["config.history_v2"] = {
+    **OPERATIONS["config.history"],
+    "summary": "Versions of one service, newest first, each with its key diff; Link: rel=next",
+}
+_UNCHANGED = (" A write that would not change the document (re-sending the current document, an "
+              "empty patch) answers 200 with `unchanged: true` and the current version, and "
+              "appends nothing.")
+for _name in ("config.post", "config.put", "config.patch"):
+    OPERATIONS[_name] = {**OPERATIONS[_name], "description": OPERATIONS[_name].get("description", "")
+                         + _UNCHANGED}
+OPERATIONS["config.put"]["responses"] = {
+    **OPERATIONS["config.put"]["responses"],
+    "201": {"description": "Created the service (its first version); Location names it",
+            "headers": {"Location": {"schema": {"type": "string"}}}},
+}
+
 _TIME = {"type": "string", "format": "date-time"}
 _VERSION = {"type": "integer", "minimum": 1}
 

@@ -42,7 +42,14 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/config", cfg.list_configs, "config.list", Action.AUDIT),
     Route("GET", "/api/v1/snapshot", cfg.snapshot, "snapshot", Action.AUDIT),
     Route("GET", "/api/v1/config/history/{service}", cfg.history, "config.history", Action.AUDIT),
+    Route("GET", "/api/v1/config/{service}/history", cfg.history, "config.history_v2", Action.AUDIT,
+          summary="A service's versions, newest first, each with its key diff (beside the reference "
+                  "path /api/v1/config/history/{service}); cursor pagination with a Link header"),
     Route("GET", "/api/v1/config/{service}", cfg.get_config, "config.get", Action.READ),
+    Route("PUT", "/api/v1/config/{service}", cfg.put_config, "config.put", Action.WRITE,
+          summary="Replace the whole document (as the reference POST); 201 + Location when it creates "
+                  "the service; a document equal to the current one answers 200 \"unchanged\" and "
+                  "appends nothing"),
     Route("POST", "/api/v1/config/{service}", cfg.post_config, "config.post", Action.WRITE),
     Route("PATCH", "/api/v1/config/{service}", cfg.patch_config, "config.patch", Action.WRITE),
     Route("DELETE", "/api/v1/config/{service}", cfg.delete_config, "config.delete", Action.WRITE),

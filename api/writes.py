@@ -39,6 +39,7 @@ class WriteResult:
     hash: str
     duplicate: bool  # an idempotent retry: nothing was appended
     projected: bool  # the projection (and this process's cache) reflects it
+    unchanged: bool = False  # a no-op write: nothing appended, version is the current one
     append_s: float = 0.0  # time in the ledger (JetStream acknowledged)
     project_s: float = 0.0  # time waiting for the projection
 
@@ -57,6 +58,7 @@ class WriteResult:
             "hash": self.hash,
             "projected": self.projected,
             "duplicate": self.duplicate,
+            "unchanged": self.unchanged,
         }
 
 
@@ -130,7 +132,8 @@ class ConfigWriter:
             raise self._mismatch()
         self.feed.note_ack(service, appended.seq)
         self.metrics.appends.labels(
-            change.kind.value, "duplicate" if appended.duplicate else "appended"
+            change.kind.value,
+            "unchanged" if appended.unchanged else "duplicate" if appended.duplicate else "appended",
         ).inc()
         acked = time.perf_counter()
         projected = await self.feed.wait_for(appended.seq, self.wait)
@@ -138,7 +141,7 @@ class ConfigWriter:
             self.metrics.projection_timeouts.inc()
         return WriteResult(
             service, event.version, appended.seq, event.kind.value, event.event_id, event.hash,
-            duplicate=appended.duplicate, projected=projected,
+            duplicate=appended.duplicate, projected=projected, unchanged=appended.unchanged,
             append_s=acked - started, project_s=time.perf_counter() - acked,
         )
 

@@ -24,7 +24,17 @@ if TYPE_CHECKING:
         VersionConflict,
         WorldError,
     )
-    from .event import Change, Delete, Event, EventKind, Patch, Replace, Rollback, apply, merge_patch
+    from .event import (
+        Change,
+        Delete,
+        Event,
+        EventKind,
+        Patch,
+        Replace,
+        Rollback,
+        apply,
+        merge_patch,
+    )
     from .fold import ChainReport, fold, verify_chain
     from .ledger import Appended, Entry, Ledger
     from .settings import LedgerSettings

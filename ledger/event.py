@@ -49,6 +49,7 @@ __all__ = [
     "change_body",
     "change_from_event",
     "SCHEMA_VERSION",
+    "is_noop",
 ]
 
 SCHEMA_VERSION = 1
@@ -266,6 +267,18 @@ def change_from_event(event: Event) -> Change:
     if event.kind is EventKind.ROLLED_BACK:
         return Rollback(to_version=int(event.change["to_version"]))
     return Delete()
+
+
+def is_noop(previous: Event | None, change: Change) -> bool:
+    """Would ``change`` leave the current document as it is? (Re-sending the current document,
+    an empty or already-applied patch.) Such a write answers "unchanged" and appends nothing;
+    rollbacks and deletions are always recorded."""
+    if previous is None or previous.config is None or not isinstance(change, Replace | Patch):
+        return False
+    try:
+        return dumps(apply(previous.config, change)) == dumps(previous.config)  # 1 and 1.0 differ
+    except (InvalidChange, InvalidConfig):
+        return False
 
 
 def idempotency_event_id(service: str, key: str) -> str:

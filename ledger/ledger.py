@@ -29,7 +29,7 @@ from .errors import (
     StoreTimeout,
     VersionConflict,
 )
-from .event import Change, Event, Rollback, idempotency_event_id, new_event
+from .event import Change, Event, Rollback, idempotency_event_id, is_noop, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
 from .settings import LedgerSettings
 from .validate import validate_service_name
@@ -61,6 +61,7 @@ class Appended:
     event: Event
     seq: int
     duplicate: bool = False
+    unchanged: bool = False  # a no-op (``event.is_noop``): nothing appended, ``event`` is the current one
 
     @property
     def version(self) -> int:
@@ -240,6 +241,12 @@ class Ledger:
                     cached = None
                     continue
                 raise VersionConflict(service, expected_version, current_version)
+            if is_noop(last_event, change):
+                if not fresh:  # the hint may be stale: decide on the stream's head
+                    cached = None
+                    continue
+                assert last_event is not None
+                return Appended(last_event, last_seq, duplicate=False, unchanged=True)
             target = await self._rollback_target(service, change, last_event)
             event = new_event(
                 last_event,

@@ -13,23 +13,26 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.errors import Unavailable, UsageError
+from ledger.errors import NotFound, Unavailable, UsageError
 
 from .cli_args import (
+    VersionOrInstant,
     format_instant,
+    key_path,
     load_document,
+    lookup,
     parse_instant,
-    parse_json_object,
+    parse_object,
     parse_version_or_instant,
 )
 from .cli_context import CliContext
 from .cli_exit import ExitCode
 from .cli_http import ApiResponse
-from .cli_render import compact_json, short_time
+from .cli_render import compact_json, plain, short_time
 
 __all__ = [
     "cmd_get", "cmd_set", "cmd_patch", "cmd_delete", "cmd_history", "cmd_diff", "cmd_rollback",
-    "cmd_snapshot", "cmd_watch", "cmd_services",
+    "cmd_snapshot", "cmd_watch", "cmd_services", "fetch_config",
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -68,9 +71,33 @@ def _show_write(ctx: CliContext, service: str, resp: ApiResponse, verb: str) -> 
         ctx.out.emit_json(resp.body)
         return ExitCode.OK
     version = _version_of(resp.body)
+    if isinstance(resp.body, Mapping) and resp.body.get("unchanged"):
+        ctx.out.print(f"{service} unchanged (version {version}; nothing recorded)")
+        return ExitCode.OK
     pending = " [yellow](accepted; the projection has not caught up yet)[/]" if resp.status == 202 else ""
     ctx.out.print(f"[green]✓[/] {verb} [bold]{service}[/] → version [bold]{version}[/]{pending}")
     return ExitCode.OK
+
+
+async def fetch_config(ctx: CliContext, service: str, params: Mapping[str, str] | None = None) -> ApiResponse:
+    """GET the config; a deleted service says when and by whom, and how to restore it."""
+    async with ctx.api() as api:
+        try:
+            return await api.request("GET", api.path("config", service), params=params)
+        except NotFound as exc:
+            details = exc.details if isinstance(exc.details, Mapping) else {}
+            if details.get("deleted") and not params:
+                when = short_time(details.get("deleted_at")) if details.get("deleted_at") else ""
+                who = f" by {details['deleted_by']}" if details.get("deleted_by") else ""
+                raise NotFound(
+                    f"{service} was deleted (version {details.get('version')}{', ' + when if when else ''}{who}); "
+                    f"restore it with: config-ledger rollback {service}"
+                ) from None
+            if details.get("version") is not None or details.get("at") is not None:
+                where = f"version {details['version']}" if details.get("version") is not None else \
+                    f"a config at {details.get('at')}"
+                raise NotFound(f"{service} has no {where}; see: config-ledger history {service}") from None
+            raise NotFound(f"{exc.message}; see: config-ledger services") from None
 
 
 async def cmd_get(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -83,26 +110,31 @@ async def cmd_get(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.version < 1:
             raise UsageError(f"--version: versions start at 1, got {args.version}")
         params["version"] = str(args.version)
-    async with ctx.api() as api:
-        resp = await api.request("GET", api.path("config", args.service), params=params)
-    body = resp.body
-    if ctx.out.json_mode:
-        ctx.out.emit_json(body)
+    body = (await fetch_config(ctx, args.service, params)).body
+    if ctx.out.format is None and getattr(args, "json", False):
+        ctx.out.emit_json(body)  # --json: the API's response as-is (with version and metadata)
         return ExitCode.OK
-    if isinstance(body, Mapping) and "config" in body:
-        meta = [f"version [bold]{_version_of(body)}[/]"]
-        for key, label in (("kind", ""), ("actor", "by "), ("updated_at", "at "), ("occurred_at", "at ")):
-            if body.get(key):
-                meta.append(f"{label}{short_time(body[key]) if key.endswith('_at') else body[key]}")
-        ctx.out.print(f"[bold cyan]{args.service}[/]  " + "  ".join(meta))
-        ctx.out.document(body["config"])
+    document = body.get("config") if isinstance(body, Mapping) and "config" in body else body
+    value = lookup(document, key_path(args.key), what=args.service) if args.key else document
+    fmt = ctx.out.format
+    if fmt == "yaml":
+        ctx.out.emit_yaml(value)
+    elif fmt == "raw" or (fmt is None and args.key and not ctx.out.human and not isinstance(value, dict | list)):
+        ctx.out.write(plain(value))
+    elif fmt in ("json", "tsv") or not ctx.out.human:
+        ctx.out.emit_json(value)  # piped: the bare document, ready for jq or `set -`
     else:
-        ctx.out.document(body)
+        meta = [f"version [bold]{_version_of(body)}[/]"]
+        for key, label in (("kind", ""), ("actor", "by "), ("updated_at", "at ")):
+            if isinstance(body, Mapping) and body.get(key):
+                meta.append(f"{label}{short_time(body[key]) if key.endswith('_at') else body[key]}")
+        ctx.out.print(f"[bold cyan]{args.service}[/]{'.' + args.key if args.key else ''}  " + "  ".join(meta))
+        ctx.out.document(value)
     return ExitCode.OK
 
 
 async def cmd_set(ctx: CliContext, args: argparse.Namespace) -> int:
-    document = load_document(args.file, ctx.stdin)
+    document = load_document(args.file, ctx.stdin, args.format)
     headers, params = _write_options(args)
     async with ctx.api() as api:
         resp = await api.request("POST", api.path("config", args.service), body=document,
@@ -112,7 +144,7 @@ async def cmd_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 async def cmd_patch(ctx: CliContext, args: argparse.Namespace) -> int:
     text = ctx.stdin.read() if args.patch == "-" else args.patch
-    patch = parse_json_object(text, what="merge patch")
+    patch = parse_object(text, what="merge patch", fmt=args.format)
     headers, params = _write_options(args)
     async with ctx.api() as api:
         resp = await api.request("PATCH", api.path("config", args.service), body=patch,
@@ -128,7 +160,10 @@ async def cmd_delete(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 async def cmd_rollback(ctx: CliContext, args: argparse.Namespace) -> int:
-    target = parse_version_or_instant(args.to, what="--to")
+    if args.to is None:  # like `kubectl rollout undo`: the version before the current one
+        target = await _previous_version(ctx, args.service)
+    else:
+        target = parse_version_or_instant(args.to, what="--to")
     body: dict[str, Any] = (
         {"to_version": target.version} if target.version is not None else {"to_time": target.query_value()}
     )
@@ -139,6 +174,19 @@ async def cmd_rollback(ctx: CliContext, args: argparse.Namespace) -> int:
     return _show_write(ctx, args.service, resp, f"rolled back to {target}:")
 
 
+async def _previous_version(ctx: CliContext, service: str) -> VersionOrInstant:
+    async with ctx.api() as api:
+        resp = await api.request("GET", api.path("config", "history", service), params={"limit": "2"})
+    versions = _items(resp.body, "versions")
+    if len(versions) < 2:
+        raise UsageError(f"{service} has only one version: there is nothing to roll back to")
+    current = versions[0]
+    target = int(versions[1]["version"])
+    if current.get("kind") == "deleted" or target >= 1:
+        return VersionOrInstant(version=target)
+    raise UsageError(f"{service}: no earlier version")
+
+
 def _items(body: Any, *keys: str) -> list[Any]:
     if isinstance(body, list):
         return body
@@ -147,6 +195,18 @@ def _items(body: Any, *keys: str) -> list[Any]:
             if isinstance(body.get(key), list):
                 return list(body[key])
     return []
+
+
+def _change_of(item: Mapping[str, Any]) -> str:
+    """What a version changed, as key diffs (``~ /db/pool: 10 → 20``), not the whole document."""
+    if item.get("kind") == "deleted":
+        return "(deleted)"
+    described = _describe_diff(item.get("diff")) if isinstance(item.get("diff"), Mapping) else None
+    if described is not None:
+        return described
+    if isinstance(item.get("diff"), Mapping):
+        return "(no change)"
+    return compact_json(item.get("change"))
 
 
 async def cmd_history(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -166,11 +226,11 @@ async def cmd_history(ctx: CliContext, args: argparse.Namespace) -> int:
             continue
         rows.append((
             item.get("version"), item.get("kind"), short_time(item.get("occurred_at") or item.get("stored_at")),
-            item.get("actor"), item.get("reason"), compact_json(item.get("change"), 60),
+            item.get("actor"), item.get("reason"), _change_of(item),
         ))
     ctx.out.table(f"history of {args.service} (newest first)",
-                  ["version", "kind", "at", "actor", "reason", "change"], rows,
-                  styles=["bold", "cyan", "dim", None, None, None], wrap=("actor", "reason", "change"))
+                  ["ver", "kind", "at", "actor", "reason", "change"], rows,
+                  styles=["bold", "cyan", "dim", None, None, None], wrap=("at", "actor", "reason", "change"))
     cursor = resp.body.get("next_cursor") if isinstance(resp.body, Mapping) else None
     if cursor:
         ctx.out.note(f"more: config-ledger history {args.service} --cursor {cursor}")
@@ -205,12 +265,12 @@ def _diff_rows(body: Any) -> list[tuple[str, Any, str, str]]:
         return []
     rows: list[tuple[str, Any, str, str]] = []
     for item in body.get("added") or []:
-        rows.append(("+ added", item.get("path"), "", compact_json(item.get("value"), 50)))
+        rows.append(("+ added", item.get("path"), "", compact_json(item.get("value"))))
     for item in body.get("removed") or []:
-        rows.append(("- removed", item.get("path"), compact_json(item.get("value"), 50), ""))
+        rows.append(("- removed", item.get("path"), compact_json(item.get("value")), ""))
     for item in body.get("changed") or []:
-        rows.append(("~ changed", item.get("path"), compact_json(item.get("from"), 50),
-                     compact_json(item.get("to"), 50)))
+        rows.append(("~ changed", item.get("path"), compact_json(item.get("from")),
+                     compact_json(item.get("to"))))
     return sorted(rows, key=lambda r: str(r[1]))
 
 

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from client.audit import AuditReader
 from ledger import LedgerSettings, nats_io
 from ledger.errors import NotFound, ProjectionDiverged
 from ledger.event import format_time
 from ledger.fold import ChainState, check_next
 
-from client.audit import AuditReader
 from .cli_args import format_instant, parse_instant
 from .cli_context import CliContext
 from .cli_exit import ExitCode

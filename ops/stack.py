@@ -40,10 +40,10 @@ from rich.panel import Panel
 
 from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
-from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ledger.errors import LedgerError, Unavailable, UsageError, VersionConflict
 from ledger.exit_codes import ExitCode
 from ledger.settings import settings_error
+from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 
 from .cli_endpoints import remove_endpoints, write_endpoints
 from .cli_http import AdminApi
