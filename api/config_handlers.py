@@ -58,7 +58,17 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _not_found(service: str, **details: Any) -> NotFound:
-    return NotFound(not_found_message(service), details={"service": service, **details})
+    """The reference message (clients match on its start), then what exactly is missing."""
+    message = not_found_message(service)
+    if details.get("deleted"):
+        pass  # the reference message exactly; details say deleted, when and by whom
+    elif details.get("version") is not None:
+        message += f" (no version {details['version']})"
+    elif details.get("at") is not None:
+        message += f" (no config at {details['at']})"
+    elif details.get("to") is not None:
+        message += f" (nothing at {details['to']})"
+    return NotFound(message, details={"service": service, **details})
 
 
 def _not_modified(etag: str) -> web.Response:
@@ -187,13 +197,13 @@ async def diff_config(request: web.Request) -> web.Response:
     else:
         to_v = await reader.resolve(service, to_ref)
     if to_v is None:
-        raise _not_found(service, to=to_q)
+        raise _not_found(service, to=to_q, side="to")
     if from_ref is None:
         from_v = await reader.version(service, to_v.version - 1) if to_v.version > 1 else None
     else:
         from_v = await reader.resolve(service, from_ref)
         if from_v is None and isinstance(from_ref, int):
-            raise _not_found(service, version=from_ref)
+            raise _not_found(service, version=from_ref, side="from")
     changes = diff(from_v.config if from_v else None, to_v.config)
     return _json({"service": service, "from": _side(from_v), "to": _side(to_v), **changes})
 

@@ -6,7 +6,9 @@
                                 actor="alice", reason="backfill")
 """
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,6 +70,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(ModuleType):
+    """``ledger.fold`` is the function ``fold`` (as before the names became lazy), even after the
+    submodule ``ledger.fold`` is imported (the import system sets the package's attribute)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "fold" and isinstance(value, ModuleType):
+            value = value.fold
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

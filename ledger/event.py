@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from .canonical import HASH_PREFIX, dumps, loads, sha256_of
-from .errors import InvalidChange, InvalidConfig
+from .errors import InvalidChange, InvalidConfig, NotFound
 from .validate import (
     DEFAULT_LIMITS,
     Limits,
@@ -300,6 +300,9 @@ def new_event(
 ) -> Event:
     """Decide the next event of ``service`` after ``previous`` (pure)."""
     validate_service_name(service)
+    if isinstance(change, Delete | Patch) and (previous is None or previous.config is None):
+        gone = " (deleted; replace it or roll it back first)" if previous is not None else ""
+        raise NotFound(f"Config not found for service: {service}{gone}", details={"service": service})
     if isinstance(change, Replace | Patch):
         body = change.config if isinstance(change, Replace) else change.patch
         if not isinstance(body, dict):

@@ -290,9 +290,8 @@ def main(
         module, _, function = args.handler.partition(":")
         result = getattr(import_module(f"ops.{module}"), function)(ctx, args)
         if hasattr(result, "__await__"):
-            import asyncio
-
-            result = asyncio.run(result)
+            result = _run_without_loop(result) if module in _LOOPLESS and function != "cmd_watch" \
+                else _run_in_loop(result)
         return int(result)
     except LedgerError as exc:
         out.error(exc.message)
@@ -302,6 +301,27 @@ def main(
     except BrokenPipeError:  # `config-ledger history x | head`
         _silence_stdout(stdout)
         return ExitCode.OK
+
+
+# Commands whose only I/O is ``AdminApi.request`` (blocking http.client under an async
+# interface): their coroutine never suspends, so it is driven without importing asyncio (which
+# alone costs more than the start-up budget). ``watch`` streams with aiohttp: it needs the loop.
+_LOOPLESS = frozenset({"cli_admin", "cli_edit"})
+
+
+def _run_without_loop(coro: Any) -> Any:
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a loopless command awaited something that needs an event loop")
+
+
+def _run_in_loop(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
 
 
 def _silence_stdout(stdout: IO[str]) -> None:

@@ -9,7 +9,6 @@ carry) and ``--if-version`` as ``If-Match``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -201,9 +200,9 @@ def _change_of(item: Mapping[str, Any]) -> str:
     """What a version changed, as key diffs (``~ /db/pool: 10 → 20``), not the whole document."""
     if item.get("kind") == "deleted":
         return "(deleted)"
-    described = _describe_diff(item.get("diff")) if isinstance(item.get("diff"), Mapping) else None
-    if described is not None:
-        return described
+    rows = _diff_rows(item.get("diff"), leaves=True) if isinstance(item.get("diff"), Mapping) else None
+    if rows:
+        return "\n".join(_diff_line(*row) for row in rows)
     if isinstance(item.get("diff"), Mapping):
         return "(no change)"
     return compact_json(item.get("change"))
@@ -228,9 +227,14 @@ async def cmd_history(ctx: CliContext, args: argparse.Namespace) -> int:
             item.get("version"), item.get("kind"), short_time(item.get("occurred_at") or item.get("stored_at")),
             item.get("actor"), item.get("reason"), _change_of(item),
         ))
-    ctx.out.table(f"history of {args.service} (newest first)",
-                  ["ver", "kind", "at", "actor", "reason", "change"], rows,
-                  styles=["bold", "cyan", "dim", None, None, None], wrap=("at", "actor", "reason", "change"))
+    if not ctx.out.human:
+        ctx.out.table(None, ["version", "kind", "at", "actor", "reason", "change"], rows)
+    else:  # like `git log`: a line per version, then its key diffs, wrapped between words
+        for version, kind, at, actor, reason, change in rows:
+            ctx.out.wrapped(f"v{version}  {kind}  {at}  {actor}" + (f"  “{reason}”" if reason else ""),
+                            style="bold")
+            for diff_line in change.split("\n"):
+                ctx.out.wrapped(diff_line, indent="    ")
     cursor = resp.body.get("next_cursor") if isinstance(resp.body, Mapping) else None
     if cursor:
         ctx.out.note(f"more: config-ledger history {args.service} --cursor {cursor}")
@@ -256,18 +260,41 @@ async def cmd_diff(ctx: CliContext, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _diff_rows(body: Any) -> list[tuple[str, Any, str, str]]:
+def _leaves(path: str, value: Any) -> list[tuple[str, Any]]:
+    """``/a: {"b": 1, "c": 2}`` -> ``[("/a/b", 1), ("/a/c", 2)]`` (an added subtree, key by key)."""
+    if isinstance(value, Mapping) and value:
+        out: list[tuple[str, Any]] = []
+        for key in sorted(value):
+            out.extend(_leaves(f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}", value[key]))
+        return out
+    return [(path, value)]
+
+
+def _diff_line(op: str, path: Any, before: str, after: str) -> str:
+    if op.startswith("~"):
+        return f"~ {path}: {before} → {after}"
+    if op.startswith("+"):
+        return f"+ {path}: {after}"
+    return f"- {path}"
+
+
+def _diff_rows(body: Any, *, leaves: bool = False) -> list[tuple[str, Any, str, str]]:
     """``{"added": [{path, value}], "removed": [{path, value}], "changed": [{path, from, to}]}``,
-    possibly under a ``"diff"`` key, as (op, path, from, to) rows sorted by path."""
+    possibly under a ``"diff"`` key, as (op, path, from, to) rows sorted by path; with ``leaves``,
+    an added or removed object is shown key by key."""
     if isinstance(body, Mapping) and isinstance(body.get("diff"), Mapping):
         body = body["diff"]
     if not isinstance(body, Mapping):
         return []
     rows: list[tuple[str, Any, str, str]] = []
     for item in body.get("added") or []:
-        rows.append(("+ added", item.get("path"), "", compact_json(item.get("value"))))
+        for path, value in _leaves(str(item.get("path")), item.get("value")) if leaves else \
+                [(item.get("path"), item.get("value"))]:
+            rows.append(("+ added", path, "", compact_json(value)))
     for item in body.get("removed") or []:
-        rows.append(("- removed", item.get("path"), compact_json(item.get("value")), ""))
+        for path, value in _leaves(str(item.get("path")), item.get("value")) if leaves else \
+                [(item.get("path"), item.get("value"))]:
+            rows.append(("- removed", path, compact_json(value), ""))
     for item in body.get("changed") or []:
         rows.append(("~ changed", item.get("path"), compact_json(item.get("from")),
                      compact_json(item.get("to"))))
@@ -281,25 +308,25 @@ async def cmd_snapshot(ctx: CliContext, args: argparse.Namespace) -> int:
     if ctx.out.json_mode:
         ctx.out.emit_json(resp.body)
         return ExitCode.OK
-    rows = _snapshot_rows(resp.body)
+    rows = _snapshot_rows(resp.body, limit=None if not ctx.out.human else max(ctx.out.width - 40, 20))
     ctx.out.table(f"every service as of {params['at']}", ["service", "version", "config"], rows,
                   styles=["bold cyan", "bold", None], wrap=("config",))
     return ExitCode.OK
 
 
-def _snapshot_rows(body: Any) -> list[tuple[Any, ...]]:
+def _snapshot_rows(body: Any, *, limit: int | None = 80) -> list[tuple[Any, ...]]:
     services: Any = body.get("services", body) if isinstance(body, Mapping) else body
     rows: list[tuple[Any, ...]] = []
     if isinstance(services, Mapping):
         for name, item in sorted(services.items()):
             if isinstance(item, Mapping) and "config" in item:
-                rows.append((name, item.get("version"), compact_json(item.get("config"), 80)))
+                rows.append((name, item.get("version"), compact_json(item.get("config"), limit)))
             elif name not in ("at", "as_of"):
-                rows.append((name, "", compact_json(item, 80)))
+                rows.append((name, "", compact_json(item, limit)))
     elif isinstance(services, list):
         for item in services:
             if isinstance(item, Mapping):
-                rows.append((item.get("service"), item.get("version"), compact_json(item.get("config"), 80)))
+                rows.append((item.get("service"), item.get("version"), compact_json(item.get("config"), limit)))
     return rows
 
 
@@ -323,15 +350,7 @@ def _describe_diff(diff: Any) -> str | None:
     rows = _diff_rows(diff)
     if not rows:
         return None
-    parts = []
-    for op, path, before, after in rows:
-        if op.startswith("~"):
-            parts.append(f"~ {path}: {before} → {after}")
-        elif op.startswith("+"):
-            parts.append(f"+ {path}: {after}")
-        else:
-            parts.append(f"- {path}")
-    return ", ".join(parts)
+    return ", ".join(_diff_line(*row) for row in rows)
 
 
 def _describe_event(service: str, kind: str, data: Any) -> str:
@@ -360,6 +379,8 @@ def _describe_event(service: str, kind: str, data: Any) -> str:
 
 async def cmd_watch(ctx: CliContext, args: argparse.Namespace) -> int:
     """Print every change of SERVICE as it happens; reconnect (resuming) after a lost stream."""
+    import asyncio
+
     last_id: str | None = None
     connected_once = False
     delay = 0.5

@@ -24,10 +24,10 @@ __all__ = ["Output", "compact_json", "short_time", "plain"]
 
 
 def compact_json(value: Any, limit: int | None = None) -> str:
-    """Compact JSON with a space after ``,`` and ``:`` (so a table can wrap between items)."""
-    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    if isinstance(value, dict | list):
-        text = text.replace('","', '", "').replace('":', '": ').replace(",{", ", {").replace(",[", ", [")
+    """One-line JSON with a space after ``,`` and ``:`` (so a table can wrap between items)."""
+    import json
+
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
     if limit is not None and len(text) > limit:
         return text[: max(limit - 1, 0)] + "…"
     return text
@@ -79,6 +79,28 @@ class Output:
     def human(self) -> bool:
         """Decorated output: a terminal, or ``-o table`` asked for it."""
         return self.format == "table" or (self.terminal and self.format is None)
+
+    @property
+    def width(self) -> int:
+        if self._width:
+            return self._width
+        import shutil
+
+        return shutil.get_terminal_size((80, 24)).columns
+
+    def wrapped(self, text: str, *, indent: str = "", style: str | None = None) -> None:
+        """A paragraph wrapped to the width at spaces, never inside a word (a path, a number)."""
+        import textwrap
+
+        lines = textwrap.wrap(text, self.width, initial_indent=indent, subsequent_indent=indent + "  ",
+                              break_long_words=False, break_on_hyphens=False) or [indent]
+        for line in lines:
+            if self.human and style:
+                from rich.markup import escape
+
+                self.console.print(f"[{style}]{escape(line)}[/]", soft_wrap=True)
+            else:
+                self.write(line)
 
     @property
     def console(self) -> Console:
@@ -147,8 +169,10 @@ class Output:
         self.console.print(JSON.from_data(value, indent=2, sort_keys=True))
 
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-              *, styles: Sequence[str | None] | None = None, wrap: Sequence[str] = ()) -> None:
-        """A table; only the columns named in ``wrap`` may wrap (the others keep one line).
+              *, styles: Sequence[str | None] | None = None, wrap: Sequence[str] = (),
+              ratios: dict[str, int] | None = None) -> None:
+        """A table; only the columns named in ``wrap`` may wrap (the others keep one line);
+        ``ratios`` shares the free width among the wrapping columns.
 
         Piped: tab-separated lines, no title (a header line only with ``-o tsv``)."""
         if not self.human:
@@ -156,18 +180,24 @@ class Output:
                 self.write("\t".join(columns))
             for row in rows:
                 cells = ("" if cell is None else getattr(cell, "plain", cell) for cell in row)
-                self._stdout.write("\t".join(str(c).replace("\t", " ").replace("\n", " ") for c in cells) + "\n")
+                self._stdout.write("\t".join(str(c).replace("\t", " ").replace("\n", "; ") for c in cells) + "\n")
             self._stdout.flush()
             return
         from rich.markup import escape
         from rich.table import Table
         from rich.text import Text
 
+        rows = [list(row) for row in rows]
         table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False,
                       show_header=self.headers)
         for i, name in enumerate(columns):
             style = styles[i] if styles and i < len(styles) else None
-            table.add_column(name, style=style, overflow="fold", no_wrap=name not in wrap)
+            # A wrapping column is at least as wide as its longest word (capped), so values wrap
+            # between words and never inside a path or a number; it takes its share of the rest.
+            longest = max((len(w) for row in rows for w in str(row[i] or "").split()), default=0)
+            table.add_column(name, style=style, overflow="fold", no_wrap=name not in wrap,
+                             min_width=min(longest, 32) if name in wrap else None,
+                             ratio=(ratios or {}).get(name))
         for row in rows:
             table.add_row(*(cell if isinstance(cell, Text) else escape("" if cell is None else str(cell))
                             for cell in row))

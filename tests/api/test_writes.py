@@ -103,9 +103,10 @@ async def test_patch_delete_recreate_and_rollback(api, svc: str) -> None:
     body = await gone.json()
     assert gone.status == 404 and body["error"]["message"] == f"Config not found for service: {svc}"
     assert body["error"]["details"]["deleted"] is True
-    # Patching a deleted config is not possible; deleting twice neither.
-    assert (await api.patch(f"/api/v1/config/{svc}", json={"a": 1}, headers=ADMIN)).status == 422
-    assert (await api.delete(f"/api/v1/config/{svc}", headers=ADMIN)).status == 422
+    assert body["error"]["details"]["deleted_by"] and body["error"]["details"]["deleted_at"]
+    # Patching a deleted config is not possible; deleting twice neither: there is nothing (404).
+    assert (await api.patch(f"/api/v1/config/{svc}", json={"a": 1}, headers=ADMIN)).status == 404
+    assert (await api.delete(f"/api/v1/config/{svc}", headers=ADMIN)).status == 404
 
     back = await api.post(f"/api/v1/config/{svc}/rollback", json={"to_version": 1, "reason": "undo"}, headers=ADMIN)
     assert back.status == 200, await back.text()

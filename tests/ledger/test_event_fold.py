@@ -115,9 +115,12 @@ def test_fold_detects_config_not_matching_change() -> None:
 
 
 def test_change_rules() -> None:
-    with pytest.raises(InvalidChange):
+    from ledger import NotFound
+
+    # Patching or deleting what does not exist is "not found" (HTTP 404, exit 1), not a bad change.
+    with pytest.raises(NotFound):
         build("svc", [Patch({"a": 1})])  # nothing to patch yet
-    with pytest.raises(InvalidChange):
+    with pytest.raises(NotFound, match="deleted"):
         build("svc", [Replace({"a": 1}), Delete(), Delete()])
     with pytest.raises(InvalidChange):
         Rollback()
