@@ -20,6 +20,7 @@ from ledger.errors import Unavailable, UsageError
 from ledger.exit_codes import ExitCode
 
 from .app import create_app
+from .conventions import configure_logging
 from .settings import ApiSettings
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = ExitCode.OK, ExitCode.USAGE, ExitCode.UNAVAILABLE
@@ -53,12 +54,10 @@ async def serve(settings: ApiSettings, *, ready: asyncio.Event | None = None) ->
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    env = environ if environ is not None else os.environ
+    configure_logging(env.get("LOG_LEVEL", "INFO").upper(), "json" if env.get("LOG_FORMAT") == "json" else "text")
     try:
-        settings = ApiSettings.from_env(environ if environ is not None else os.environ)
+        settings = ApiSettings.from_env(env)
         asyncio.run(serve(settings))
     except Unavailable as exc:
         log.error("cannot start: %s", exc)

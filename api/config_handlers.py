@@ -17,7 +17,7 @@ from .body import JSON, MERGE_PATCH, read_body, read_json
 from .cache import CachedConfig
 from .diff import diff
 from .errors import BadRequest, Unprocessable
-from .keys import FEED, PRINCIPAL, READER, REPO, SETTINGS, WRITER
+from .keys import FEED, PRINCIPAL, READER, REPO, SETTINGS, TRACE, WRITER
 from .params import (
     clean_text,
     decode_cursor,
@@ -293,6 +293,7 @@ async def _write(request: web.Request, service: str, change: Any, reason: str) -
         reason=reason,
         if_match=parse_if_match(request.headers.get("If-Match")),
         idempotency_key=_idempotency_key(request),
+        metadata=request.get(TRACE),
     )
 
 

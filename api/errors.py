@@ -1,6 +1,8 @@
 """HTTP errors: the one JSON error shape and the ledger-error → status mapping.
 
-Every error leaves as ``{"error": {"code": "...", "message": "...", "details": ...}}``. The HTTP-only
+Every error leaves as RFC 9457 ``application/problem+json`` (``type``, ``title``, ``status``,
+``detail``, ``instance``) that keeps ``{"error": {"code": "...", "message": "...", "details": ...}}``
+for existing clients. The HTTP-only
 errors below extend the project's one hierarchy (``ledger.errors``) rather than starting another;
 anything that is not a ``LedgerError`` or an aiohttp HTTP exception is a bug: 500, a generic
 message, and the traceback in the log only.
@@ -38,6 +40,7 @@ __all__ = [
     "PARSE_RULES",
     "status_of",
     "error_body",
+    "PROBLEM_JSON",
     "error_response",
     "ledger_error_response",
     "response_for",
@@ -135,22 +138,36 @@ def _code_of(exc: LedgerError) -> str:
     return exc.code
 
 
-def error_body(code: str, message: str, details: Any = None) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message, "details": details}})
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://config-ledger.dev/problems/"
+
+
+def error_body(code: str, message: str, details: Any = None, status: int | None = None,
+               instance: str | None = None) -> bytes:
+    """RFC 9457 problem details, plus the ``error`` object existing clients read."""
+    problem: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": code.replace("_", " "), "detail": message}
+    if status is not None:
+        problem["status"] = status
+    if instance:
+        problem["instance"] = instance
+    problem["error"] = {"code": code, "message": message, "details": details}
+    return orjson.dumps(problem)
 
 
 def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None,
+    instance: str | None = None,
 ) -> web.Response:
+    """Every error the API sends: ``application/problem+json`` (RFC 9457) keeping the ``error`` object."""
     return web.Response(
         status=status,
-        body=error_body(code, message, details),
-        content_type="application/json",
+        body=error_body(code, message, details, status, instance),
+        content_type=PROBLEM_JSON,
         headers=headers,
     )
 
 
-def ledger_error_response(exc: LedgerError) -> web.Response:
+def ledger_error_response(exc: LedgerError, instance: str | None = None) -> web.Response:
     status = status_of(exc)
     headers: dict[str, str] = {}
     if status == 503:
@@ -162,7 +179,7 @@ def ledger_error_response(exc: LedgerError) -> web.Response:
     message = exc.message
     if isinstance(exc, StoreTimeout):
         message += " (retry with the same Idempotency-Key to make the retry safe)"
-    return error_response(status, _code_of(exc), message, exc.details, headers)
+    return error_response(status, _code_of(exc), message, exc.details, headers, instance)
 
 
 _HTTP_CODES = {
@@ -193,7 +210,7 @@ def response_for(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, LedgerError):
         if status_of(exc) >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.path, type(exc).__name__, exc)
-        return ledger_error_response(exc)
+        return ledger_error_response(exc, instance=request.path)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

@@ -21,6 +21,9 @@ Every variable, its default and meaning:
 ``API_POLL_INTERVAL_MS``    1000        safety-net refresh of the cache when no NOTIFY arrives
 ``API_SSE_HEARTBEAT_S``     15          SSE keep-alive comment interval
 ``API_PG_POOL_MAX``         10          PostgreSQL pool size
+``API_CORS_ORIGINS``        (none)      comma-separated browser origins allowed (CORS), or ``*``
+``API_ACCESS_LOG``          on          one structured log line per request (logger ``api.access``)
+``LOG_FORMAT``              text        ``json``: every log line is a JSON object
 ==========================  ==========  ===========================================================
 """
 
@@ -70,6 +73,9 @@ class ApiSettings(BaseModel):
     poll_interval_ms: int = Field(1000, ge=10, le=600_000)
     sse_heartbeat_s: float = Field(15.0, gt=0, le=3600)
     pg_pool_max: int = Field(10, ge=1, le=200)
+    cors_origins: str = ""
+    access_log: bool = True
+    log_format: str = Field("text", pattern="^(text|json)$")
     ledger: LedgerSettings = LedgerSettings()
 
     ENV: ClassVar[dict[str, str]] = {
@@ -87,9 +93,12 @@ class ApiSettings(BaseModel):
         "poll_interval_ms": "API_POLL_INTERVAL_MS",
         "sse_heartbeat_s": "API_SSE_HEARTBEAT_S",
         "pg_pool_max": "API_PG_POOL_MAX",
+        "cors_origins": "API_CORS_ORIGINS",
+        "access_log": "API_ACCESS_LOG",
+        "log_format": "LOG_FORMAT",
     }
 
-    @field_validator("auth", "require_reason", mode="before")
+    @field_validator("auth", "require_reason", "access_log", mode="before")
     @classmethod
     def _flags(cls, value: Any) -> Any:
         return _flag(value)
@@ -107,6 +116,10 @@ class ApiSettings(BaseModel):
     @property
     def write_wait(self) -> float:
         return self.write_wait_ms / 1000
+
+    @property
+    def cors(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def poll_interval(self) -> float:

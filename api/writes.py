@@ -99,6 +99,7 @@ class ConfigWriter:
         reason: str,
         if_match: int | str | None = None,
         idempotency_key: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> WriteResult:
         if idempotency_key is not None:
             prior = await self._prior(service, idempotency_key)
@@ -123,10 +124,13 @@ class ConfigWriter:
                 reason=reason,
                 expected_version=expected,
                 idempotency_key=idempotency_key,
+                metadata=metadata,
             )
         except VersionConflict:
             self.metrics.conflicts.inc()
             raise
+        if not appended.unchanged and not appended.duplicate:
+            self.metrics.append_latency.observe(time.perf_counter() - started)
         event = appended.event
         if appended.duplicate and not _same_intent(change, event.kind.value, event.change):
             raise self._mismatch()
@@ -137,6 +141,8 @@ class ConfigWriter:
         ).inc()
         acked = time.perf_counter()
         projected = await self.feed.wait_for(appended.seq, self.wait)
+        if projected and not appended.unchanged and not appended.duplicate:
+            self.metrics.projection_latency.observe(time.perf_counter() - acked)
         if not projected:
             self.metrics.projection_timeouts.inc()
         return WriteResult(

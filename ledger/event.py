@@ -87,6 +87,9 @@ class Event(BaseModel):
     occurred_at: datetime
     prev_hash: str
     hash: str
+    # Optional, hashed when present: where the change came from (``traceparent``, ``request_id``).
+    # Absent from events written before it existed, whose hashes therefore still recompute.
+    metadata: dict[str, str] | None = None
 
     @field_validator("service")
     @classmethod
@@ -119,7 +122,10 @@ class Event(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-native dict that is hashed and stored."""
-        return self.model_dump(mode="json", by_alias=True)
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("metadata") is None:
+            data.pop("metadata", None)
+        return data
 
     def to_bytes(self) -> bytes:
         return dumps(self.to_dict())
@@ -297,6 +303,7 @@ def new_event(
     event_id: str,
     target: Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    metadata: dict[str, str] | None = None,
 ) -> Event:
     """Decide the next event of ``service`` after ``previous`` (pure)."""
     validate_service_name(service)
@@ -327,6 +334,8 @@ def new_event(
         "occurred_at": format_time(occurred_at),
         "prev_hash": previous.hash if previous else "",
     }
+    if metadata:
+        fields["metadata"] = dict(metadata)
     fields["hash"] = event_hash(fields)
     # Every field was built and checked above: skip re-validation on this hot path.
     return Event.model_construct(

@@ -206,6 +206,7 @@ class Ledger:
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         now: Callable[[], datetime] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Appended:
         """Append ``change`` to ``service``; see the module docstring for the protocol.
 
@@ -258,6 +259,7 @@ class Ledger:
                 event_id=event_id,
                 target=target,
                 limits=self.settings.limits,
+                metadata=metadata,
             )
             result = await self._publish(subject, event, last_seq)
             if result is not None:

@@ -12,10 +12,11 @@ PROJECTOR_HEARTBEAT_MS (1000), PROJECTOR_LOCK_POLL_MS (200), PROJECTOR_RETRY_MAX
   migrate   apply pending SQL migrations and exit (run and rebuild also do this)
 
 Exit codes (the project's one table, ``ledger.exit_codes``):
-  0    done (run: stopped by SIGINT/SIGTERM; status: not failed)
+  0    done (run: stopped by SIGINT/SIGTERM; status: running or standing by, heartbeat fresh)
   70   internal error (a bug; traceback on stderr)
   2    usage error: bad argument or setting, wrong database/credentials, edited migration
-  3    unavailable: PostgreSQL or NATS unreachable (status, migrate, rebuild), or the leader
+  3    unavailable: PostgreSQL or NATS unreachable (status, migrate, rebuild), ``status`` finds
+       the projector stale (running, but no heartbeat for 10 s), or the leader
        lock was not handed over in time (rebuild)
   5    integrity (fail-stop): the stream and the projection disagree (run, rebuild; recorded in the status
        row), or `status` reports a recorded fail-stop
@@ -107,13 +108,15 @@ async def _status(settings: ProjectorSettings, as_json: bool) -> int:
     finally:
         await db.close(conn)
     print(json.dumps(st.to_dict(), indent=2) if as_json else _describe(st))
-    return EXIT_FAIL_STOP if st.failed else EXIT_OK
+    return EXIT_FAIL_STOP if st.failed else EXIT_UNAVAILABLE if st.stale else EXIT_OK
 
 
 def _describe(st: ProjectorStatus) -> str:
     beat = "never" if st.heartbeat_age_seconds is None else f"{st.heartbeat_age_seconds:.1f}s ago"
+    state = f"stale (says {st.state}, but no heartbeat for {beat[:-4]}; is the projector running?)" \
+        if st.stale else st.state
     lines = [
-        f"state:      {st.state}",
+        f"state:      {state}",
         f"instance:   {st.instance or '-'} (heartbeat {beat})",
         f"stream:     {st.stream or '-'}",
         f"applied:    {st.last_applied_seq} of {st.stream_last_seq} "
