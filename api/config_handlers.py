@@ -67,7 +67,8 @@ def _not_found(service: str, **details: Any) -> NotFound:
     elif details.get("at") is not None:
         message += f" (no config at {details['at']})"
     elif details.get("to") is not None:
-        message += f" (nothing at {details['to']})"
+        to = str(details["to"])
+        message += f" (no version {to})" if to.isdigit() else f" (no config at {to})"
     return NotFound(message, details={"service": service, **details})
 
 

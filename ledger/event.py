@@ -283,8 +283,8 @@ def is_noop(previous: Event | None, change: Change) -> bool:
         return False
     try:
         return dumps(apply(previous.config, change)) == dumps(previous.config)  # 1 and 1.0 differ
-    except (InvalidChange, InvalidConfig):
-        return False
+    except (InvalidChange, InvalidConfig, TypeError, ValueError):
+        return False  # not a valid document: new_event refuses it with the rule
 
 
 def idempotency_event_id(service: str, key: str) -> str:

@@ -53,7 +53,8 @@ class _Version(argparse.Action):
             number = version("config-ledger")
         except PackageNotFoundError:
             number = "unknown (not installed)"
-        parser.exit(0, f"config-ledger {number}\n")
+        sys.stdout.write(f"config-ledger {number}\n")
+        parser.exit(0)
 
 
 def _global_options(parser: argparse.ArgumentParser) -> None:

@@ -246,7 +246,10 @@ async def cmd_diff(ctx: CliContext, args: argparse.Namespace) -> int:
     new = parse_version_or_instant(args.b, what="B")
     params = {"from": old.query_value(), "to": new.query_value()}
     async with ctx.api() as api:
-        resp = await api.request("GET", api.path("config", args.service, "diff"), params=params)
+        try:
+            resp = await api.request("GET", api.path("config", args.service, "diff"), params=params)
+        except NotFound as exc:
+            raise NotFound(f"{exc.message}; see: config-ledger history {args.service}") from None
     if ctx.out.json_mode:
         ctx.out.emit_json(resp.body)
         return ExitCode.OK

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 
 from api import ApiSettings
 from ledger import Ledger, LedgerSettings, Replace
-from ops.embedded import REPO_ROOT
 from ledger.streams import StreamsFile, apply_streams, load_streams_file
+from ops.embedded import REPO_ROOT
 from projector import migrate
 from tests.support.waiting import wait_for
 

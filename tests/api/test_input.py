@@ -13,7 +13,11 @@ def _json_headers(content_type: str = "application/json") -> dict[str, str]:
 
 async def _error(resp) -> dict:
     body = await resp.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    # RFC 9457 problem details, keeping the error object existing clients read.
+    assert resp.headers["Content-Type"].startswith("application/problem+json"), resp.headers
+    assert set(body) <= {"type", "title", "status", "detail", "instance", "error"}, body
+    assert body["status"] == resp.status and body["detail"] == body["error"]["message"], body
+    assert {"code", "message", "details"} <= set(body["error"]), body
     return body["error"]
 
 
