@@ -168,6 +168,6 @@ async def test_bad_rollback_bodies_are_422(api, svc: str, body: bytes) -> None:
 async def test_unknown_path_and_method_use_the_error_shape(api) -> None:
     missing = await api.get("/api/v1/nothing", headers=ADMIN)
     assert missing.status == 404 and (await _error(missing))["code"] == "not_found"
-    wrong = await api.put("/api/v1/config/x", json={}, headers=ADMIN)
+    wrong = await api.put("/api/v1/config/x/diff", json={}, headers=ADMIN)  # PUT /config/x is a replace
     assert wrong.status == 405 and (await _error(wrong))["code"] == "method_not_allowed"
-    assert "POST" in wrong.headers["Allow"]
+    assert "GET" in wrong.headers["Allow"]
