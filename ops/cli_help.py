@@ -17,7 +17,7 @@ EXAMPLES: dict[str, str] = {
     "get": "config-ledger get billing | jq .     # the bare document when piped\n"
            "  config-ledger get billing db.pool -o raw\n"
            "  config-ledger get billing --version 3 -o yaml",
-    "edit": "EDITOR=vim config-ledger edit billing -m 'raise the pool'",
+    "edit": "config-ledger edit billing -m 'raise the pool'     # in $VISUAL, else $EDITOR, else vi",
     "set": "config-ledger set billing billing.yaml -m 'new pool'\n"
            "  cat billing.yaml | config-ledger set billing - --format yaml -m 'from stdin'",
     "patch": "config-ledger patch billing '{\"db\": {\"pool\": 20}}' -m 'more connections'\n"

@@ -25,7 +25,7 @@ async def test_replay_until_an_instant_shows_the_events_and_the_state_then(ledge
     until = first.stored_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     env = env_of(ledger.settings)
 
-    human = await acli("replay", "billing", "--until", until, env=env)
+    human = await acli("replay", "billing", "--until", until, "-o", "table", env=env)
     assert human.code == 0, human.err
     assert "1 events up to" in human.out and "first" in human.out and "second" not in human.out
     assert '"batch_size": 100' in human.out
