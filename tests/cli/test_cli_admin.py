@@ -125,7 +125,7 @@ def test_delete_and_services(cli: CliRunner, stack: RunningStack, service: str) 
     deleted = cli("delete", service, "--reason", "retired", env=stack.env())
     assert deleted.code == 0, deleted.err
     one_line_error(cli("get", service, env=stack.env()), 1, "was deleted")
-    one_line_error(cli("delete", f"{service}-never", env=stack.env()), 2, "does not exist")
+    one_line_error(cli("delete", f"{service}-never", env=stack.env()), 1, "not found")  # not a usage error
     one_line_error(cli("services", env=stack.env(CONFIG_LEDGER_TOKEN="wrong-token-0123456789")), 2,
                    "invalid bearer token")
 
