@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="N|T",
                           help="version N or RFC 3339 instant T (default: the version before the current one)")
 
-    watch = command("watch", "cli_admin:cmd_watch", "print a service's changes as they happen")
+    watch = command("watch", "cli_watch:cmd_watch", "print a service's changes as they happen")
     watch.add_argument("service")
 
     snapshot = command("snapshot", "cli_admin:cmd_snapshot", "every service's config as of one instant")
@@ -291,8 +291,7 @@ def main(
         module, _, function = args.handler.partition(":")
         result = getattr(import_module(f"ops.{module}"), function)(ctx, args)
         if hasattr(result, "__await__"):
-            result = _run_without_loop(result) if module in _LOOPLESS and function != "cmd_watch" \
-                else _run_in_loop(result)
+            result = _run_without_loop(result) if module in _LOOPLESS else _run_in_loop(result)
         return int(result)
     except LedgerError as exc:
         out.error(exc.message)
@@ -306,7 +305,7 @@ def main(
 
 # Commands whose only I/O is ``AdminApi.request`` (blocking http.client under an async
 # interface): their coroutine never suspends, so it is driven without importing asyncio (which
-# alone costs more than the start-up budget). ``watch`` streams with aiohttp: it needs the loop.
+# alone costs more than the start-up budget). ``watch`` (cli_watch) streams with aiohttp: it needs the loop.
 _LOOPLESS = frozenset({"cli_admin", "cli_edit"})
 
 

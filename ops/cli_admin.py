@@ -1,4 +1,4 @@
-"""The admin commands: get, set, patch, delete, history, diff, rollback, snapshot, watch.
+"""The admin commands: get, set, patch, delete, history, diff, rollback, snapshot, services.
 
 Each one is a thin translation: arguments -> one API call (``cli_http.AdminApi``) -> a table or
 document for people, or the API's JSON as-is with ``--json``. Writes send ``--reason`` as the
@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.errors import NotFound, Unavailable, UsageError
+from ledger.errors import NotFound, UsageError
 
 from .cli_args import (
     VersionOrInstant,
@@ -31,7 +31,7 @@ from .cli_render import compact_json, plain, short_time
 
 __all__ = [
     "cmd_get", "cmd_set", "cmd_patch", "cmd_delete", "cmd_history", "cmd_diff", "cmd_rollback",
-    "cmd_snapshot", "cmd_watch", "cmd_services", "fetch_config",
+    "cmd_snapshot", "cmd_services", "fetch_config",
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -354,70 +354,3 @@ def _describe_diff(diff: Any) -> str | None:
     if not rows:
         return None
     return ", ".join(_diff_line(*row) for row in rows)
-
-
-def _describe_event(service: str, kind: str, data: Any) -> str:
-    """One line per event: ``billing v3 patched by alice (why): ~ /a: 1 → 2``."""
-    if not isinstance(data, Mapping):
-        return f"{service}: {data}"
-    nested = data.get("event")
-    event: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
-    parts = [f"{event.get('service') or service} v{_version_of(event)}"]
-    if kind == "config":
-        parts.append("(current)")
-    elif event.get("kind"):
-        parts.append(str(event["kind"]))
-    if event.get("actor") and kind != "config":
-        parts.append(f"by {event['actor']}")
-    if event.get("reason") and kind != "config":
-        parts.append(f"({event['reason']})")
-    text = " ".join(parts)
-    changes = _describe_diff(event.get("diff")) if kind != "config" else None
-    if changes:
-        return f"{text}: {changes}"
-    if "config" in event:
-        return f"{text}: {compact_json(event.get('config'))}"
-    return text
-
-
-async def cmd_watch(ctx: CliContext, args: argparse.Namespace) -> int:
-    """Print every change of SERVICE as it happens; reconnect (resuming) after a lost stream."""
-    import asyncio
-
-    last_id: str | None = None
-    connected_once = False
-    delay = 0.5
-    async with ctx.api(timeout=10.0) as api:
-        path = api.path("config", args.service, "watch")
-        while True:
-            try:
-                async for sse in api.events(path, last_event_id=last_id):
-                    if not connected_once and not ctx.out.json_mode:
-                        ctx.out.note(f"watching {args.service} at {ctx.api_url} (Ctrl-C to stop)")
-                    connected_once, delay = True, 0.5
-                    if sse.id:
-                        last_id = sse.id
-                    _show_event(ctx, args.service, sse.event, sse.json())
-            except Unavailable as exc:
-                if not connected_once:
-                    raise
-                ctx.out.warn(f"{exc}; reconnecting in {delay:.1f}s")
-            else:
-                if not connected_once:
-                    return ExitCode.OK  # the server ended the stream before any event
-                ctx.out.warn(f"the API closed the stream; reconnecting in {delay:.1f}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
-def _show_event(ctx: CliContext, service: str, kind: str, data: Any) -> None:
-    if kind in ("ping", "keepalive", "heartbeat"):
-        return
-    if ctx.out.json_mode:
-        ctx.out.emit_json({"event": kind, "data": data}, line=True)
-    elif kind in ("caught_up", "caught-up", "ready"):
-        ctx.out.note("(caught up; live changes follow)")
-    elif kind == "error":
-        ctx.out.warn(str(data.get("error", data)) if isinstance(data, Mapping) else str(data))
-    else:
-        ctx.out.line(_describe_event(service, kind, data))

@@ -214,3 +214,21 @@ def test_help_and_get_import_nothing_heavy(env: dict[str, str], svc: str) -> Non
         loaded = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
                   if line.startswith("import time:")}
         assert not loaded & heavy, (argv, loaded & heavy)
+
+
+def test_watch_of_a_service_without_config_says_so_at_once(env: dict[str, str]) -> None:
+    name = f"c-{uuid.uuid4().hex[:10]}-later"
+    proc = subprocess.Popen([*cli_argv(), "watch", name], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline() if proc.stderr else ""  # blocks until the first line (or exit)
+        assert "Config not found" in first and "waiting for its next version" in first, first
+        assert run("set", name, "-", "-m", "now", env=env, stdin='{"a": 1}').returncode == 0
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while line.startswith("(") or not line.strip():
+            line = proc.stdout.readline()
+        assert name in line and "v1" in line, line
+    finally:
+        proc.kill()
+        proc.wait(30)
