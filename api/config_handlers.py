@@ -169,9 +169,9 @@ async def history(request: web.Request) -> web.Response:
     next_cursor = encode_cursor(page[-1].version) if len(rows) > limit else None
     versions = []
     for i, v in enumerate(page):  # each with its key diff from the version before (rows has one more)
-        before = rows[i + 1] if i + 1 < len(rows) else None
-        versions.append({**version_view(v), "diff": diff(before.config if before else None, v.config)})
-    headers = {}
+        prior = rows[i + 1] if i + 1 < len(rows) else None
+        versions.append({**version_view(v), "diff": diff(prior.config if prior else None, v.config)})
+    headers: dict[str, str] = {}
     if next_cursor is not None:
         nxt = request.rel_url.with_query({**request.query, "cursor": next_cursor, "limit": str(limit)})
         headers["Link"] = f'<{nxt}>; rel="next"'
