@@ -1,6 +1,6 @@
 """``python -m api``: serve the HTTP API (settings from the environment, see ``api.settings``).
 
-Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration error,
+Exit codes (``ledger.exit_codes``): 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration error,
 3 when NATS is unreachable at startup.
 
 ``API_WORKERS=N`` (N > 1) runs N such processes on one port (SO_REUSEPORT: the kernel spreads
@@ -24,12 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from aiohttp import web
 
 from ledger.errors import Unavailable, UsageError
+from ledger.exit_codes import ExitCode
 
 from .app import create_app
 from .server import GuardedSite, runner_kwargs
+from .conventions import configure_logging
 from .settings import ApiSettings
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = ExitCode.OK, ExitCode.USAGE, ExitCode.UNAVAILABLE
 
 log = logging.getLogger("api")
 
@@ -71,10 +73,7 @@ async def serve(
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
-    logging.basicConfig(
-        level=environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(environ.get("LOG_LEVEL", "INFO").upper(), "json" if environ.get("LOG_FORMAT") == "json" else "text")
     try:
         settings = ApiSettings.from_env(environ)
         if settings.workers > 1:

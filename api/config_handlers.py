@@ -18,7 +18,7 @@ from .cache import CachedConfig
 from .contract import HISTORY_DEFAULT, HISTORY_MAX, MAX_IDEMPOTENCY_KEY, MAX_REASON
 from .diff import diff
 from .errors import BadRequest, Unprocessable
-from .keys import FEED, FOLLOWER, PRINCIPAL, READER, REPO, SETTINGS, WRITER
+from .keys import FEED, FOLLOWER, PRINCIPAL, READER, REPO, SETTINGS, TRACE, WRITER
 from .params import (
     clean_text,
     decode_cursor,
@@ -42,6 +42,7 @@ from .writes import WriteResult
 __all__ = [
     "get_config",
     "post_config",
+    "put_config",
     "patch_config",
     "delete_config",
     "rollback_config",
@@ -58,7 +59,18 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _not_found(service: str, **details: Any) -> NotFound:
-    return NotFound(not_found_message(service), details={"service": service, **details})
+    """The reference message (clients match on its start), then what exactly is missing."""
+    message = not_found_message(service)
+    if details.get("deleted"):
+        pass  # the reference message exactly; details say deleted, when and by whom
+    elif details.get("version") is not None:
+        message += f" (no version {details['version']})"
+    elif details.get("at") is not None:
+        message += f" (no config at {details['at']})"
+    elif details.get("to") is not None:
+        to = str(details["to"])
+        message += f" (no version {to})" if to.isdigit() else f" (no config at {to})"
+    return NotFound(message, details={"service": service, **details})
 
 
 def _not_modified(etag: str) -> web.Response:
@@ -118,7 +130,9 @@ def _current_response(
     if entry is None:
         raise _not_found(service)
     if entry.version.deleted:
-        raise _not_found(service, deleted=True, version=entry.version.version)
+        v = entry.version
+        raise _not_found(service, deleted=True, version=v.version, deleted_at=format_time(v.occurred_at),
+                         deleted_by=v.actor)
     if if_none_match and if_none_match_hits(if_none_match, entry.etag):
         return _not_modified(entry.etag)
     headers = {"ETag": entry.etag}
@@ -166,9 +180,15 @@ async def history(request: web.Request) -> web.Response:
         raise _not_found(service)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].version) if len(rows) > limit else None
-    return _json(
-        {"service": service, "versions": [version_view(v) for v in page], "next_cursor": next_cursor}
-    )
+    versions = []
+    for i, v in enumerate(page):  # each with its key diff from the version before (rows has one more)
+        prior = rows[i + 1] if i + 1 < len(rows) else None
+        versions.append({**version_view(v), "diff": diff(prior.config if prior else None, v.config)})
+    headers: dict[str, str] = {}
+    if next_cursor is not None:
+        nxt = request.rel_url.with_query({**request.query, "cursor": next_cursor, "limit": str(limit)})
+        headers["Link"] = f'<{nxt}>; rel="next"'
+    return _json({"service": service, "versions": versions, "next_cursor": next_cursor}, headers=headers)
 
 
 def _side(v: Version | None) -> dict[str, Any] | None:
@@ -192,13 +212,13 @@ async def diff_config(request: web.Request) -> web.Response:
     else:
         to_v = await reader.resolve(service, to_ref)
     if to_v is None:
-        raise _not_found(service, to=to_q)
+        raise _not_found(service, to=to_q, side="to")
     if from_ref is None:
         from_v = await reader.version(service, to_v.version - 1) if to_v.version > 1 else None
     else:
         from_v = await reader.resolve(service, from_ref)
         if from_v is None and isinstance(from_ref, int):
-            raise _not_found(service, version=from_ref)
+            raise _not_found(service, version=from_ref, side="from")
     changes = diff(from_v.config if from_v else None, to_v.config)
     return _json({"service": service, "from": _side(from_v), "to": _side(to_v), **changes})
 
@@ -244,7 +264,8 @@ def _reason(request: web.Request, from_body: Any = None) -> str:
     if not value and request.app[SETTINGS].require_reason:
         raise Unprocessable(
             "reason.required",
-            "a reason is required for every change: send X-Change-Reason (or ?reason=)",
+            "a reason is required for every change: send X-Change-Reason (or ?reason=; "
+            "config-ledger: --reason/-m)",
         )
     return value
 
@@ -259,7 +280,9 @@ def _idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def _write_response(result: WriteResult, message: str) -> web.Response:
+def _write_response(result: WriteResult, message: str, *, location: str | None = None) -> web.Response:
+    if result.unchanged:
+        message = f"Config unchanged (already at version {result.version}); nothing appended"
     headers = {
         "ETag": etag_of(result.version),
         "X-Ledger-Seq": str(result.seq),
@@ -267,7 +290,11 @@ def _write_response(result: WriteResult, message: str) -> web.Response:
     }
     if result.duplicate:
         headers["Idempotent-Replayed"] = "true"
-    return _json(result.body(message), headers=headers)
+    status = 200
+    if location is not None and result.version == 1 and not result.duplicate and not result.unchanged:
+        status = 201  # created the service
+        headers["Location"] = location
+    return _json(result.body(message), status=status, headers=headers)
 
 
 async def _write(request: web.Request, service: str, change: Any, reason: str) -> WriteResult:
@@ -278,6 +305,7 @@ async def _write(request: web.Request, service: str, change: Any, reason: str) -
         reason=reason,
         if_match=parse_if_match(request.headers.get("If-Match")),
         idempotency_key=_idempotency_key(request),
+        metadata=request.get(TRACE),
     )
 
 
@@ -292,6 +320,15 @@ async def post_config(request: web.Request) -> web.Response:
         return await plan_response(request, service, Replace(doc))
     result = await _write(request, service, Replace(doc), reason)
     return _write_response(result, "Config updated and broadcasted")
+
+
+async def put_config(request: web.Request) -> web.Response:
+    """PUT: replace the whole document, as the reference POST; 201 + Location on create."""
+    service = service_param(request.match_info["service"])
+    doc = await read_json(request, limit=request.app[SETTINGS].max_body)
+    reason = _reason(request)
+    result = await _write(request, service, Replace(doc), reason)
+    return _write_response(result, "Config updated and broadcasted", location=str(request.rel_url.path))
 
 
 async def patch_config(request: web.Request) -> web.Response:

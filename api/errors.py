@@ -1,6 +1,8 @@
 """HTTP errors: the one JSON error shape and the ledger-error → status mapping.
 
-Every error leaves as ``{"error": {"code": "...", "message": "...", "details": ...}}``. The HTTP-only
+Every error leaves as RFC 9457 ``application/problem+json`` (``type``, ``title``, ``status``,
+``detail``, ``instance``) that keeps ``{"error": {"code": "...", "message": "...", "details": ...}}``
+for existing clients. The HTTP-only
 errors below extend the project's one hierarchy (``ledger.errors``) rather than starting another;
 anything that is not a ``LedgerError`` or an aiohttp HTTP exception is a bug: 500, a generic
 message, and the traceback in the log only.
@@ -41,6 +43,7 @@ __all__ = [
     "PARSE_RULES",
     "status_of",
     "error_body",
+    "PROBLEM_JSON",
     "error_response",
     "ledger_error_response",
     "response_for",
@@ -63,9 +66,15 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The one error shape (``error_body``); the OpenAPI document is generated from it."""
+    """The one error shape (``error_body``): RFC 9457 problem details plus the ``error`` object
+    existing clients read; the OpenAPI document is generated from it."""
 
-    media_type: ClassVar[str] = "application/json"
+    media_type: ClassVar[str] = "application/problem+json"
+    type: str = Field(description="A URI naming the problem kind")
+    title: str
+    detail: str
+    status: int | None = None
+    instance: str | None = Field(None, description="The request path")
     error: ErrorDetail
 
 
@@ -165,22 +174,36 @@ def _code_of(exc: LedgerError) -> str:
     return exc.code
 
 
-def error_body(code: str, message: str, details: Any = None) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message, "details": details}})
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://config-ledger.dev/problems/"
+
+
+def error_body(code: str, message: str, details: Any = None, status: int | None = None,
+               instance: str | None = None) -> bytes:
+    """RFC 9457 problem details, plus the ``error`` object existing clients read."""
+    problem: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": code.replace("_", " "), "detail": message}
+    if status is not None:
+        problem["status"] = status
+    if instance:
+        problem["instance"] = instance
+    problem["error"] = {"code": code, "message": message, "details": details}
+    return orjson.dumps(problem)
 
 
 def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None,
+    instance: str | None = None,
 ) -> web.Response:
+    """Every error the API sends: ``application/problem+json`` (RFC 9457) keeping the ``error`` object."""
     return web.Response(
         status=status,
-        body=error_body(code, message, details),
-        content_type=ErrorBody.media_type,
+        body=error_body(code, message, details, status, instance),
+        content_type=PROBLEM_JSON,
         headers=headers,
     )
 
 
-def ledger_error_response(exc: LedgerError) -> web.Response:
+def ledger_error_response(exc: LedgerError, instance: str | None = None) -> web.Response:
     status = status_of(exc)
     headers: dict[str, str] = {}
     if status == 503:
@@ -192,7 +215,7 @@ def ledger_error_response(exc: LedgerError) -> web.Response:
     message = exc.message
     if isinstance(exc, StoreTimeout):
         message += " (retry with the same Idempotency-Key to make the retry safe)"
-    return error_response(status, _code_of(exc), message, exc.details, headers)
+    return error_response(status, _code_of(exc), message, exc.details, headers, instance)
 
 
 _HTTP_CODES = {
@@ -226,7 +249,7 @@ def response_for(request: web.Request, exc: Exception) -> web.Response:
         else:  # a client error: one line, no traceback, no header value, no document value
             rule = exc.details.get("rule") if isinstance(exc.details, dict) else None
             log.info("%s %s -> %d %s %s", request.method, request.path, status_of(exc), exc.code, rule or "")
-        return ledger_error_response(exc)
+        return ledger_error_response(exc, instance=request.path)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

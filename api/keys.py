@@ -28,6 +28,7 @@ __all__ = [
     "READER",
     "WRITER",
     "PRINCIPAL",
+    "TRACE",
 ]
 
 SETTINGS = web.AppKey("settings", ApiSettings)
@@ -43,3 +44,5 @@ READER = web.AppKey("reader", ConfigReader)
 WRITER = web.AppKey("writer", ConfigWriter)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Where a request came from: {"request_id": ..., "traceparent": ...}; recorded in the event's metadata.
+TRACE = web.RequestKey("trace", dict)

@@ -6,7 +6,15 @@ the raw path; unmatched paths are counted as ``unmatched``.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = ["Metrics", "CONTENT_TYPE"]
 
@@ -63,6 +71,27 @@ class Metrics:
             "config_api_projection_feed_live", "1 while the LISTEN/NOTIFY feed is connected", registry=r
         )
         self.sse_watchers = Gauge("config_api_sse_watchers", "Open SSE watch streams", registry=r)
+        self.append_latency = Histogram(
+            "config_api_append_duration_seconds",
+            "Time to append a change to the ledger (JetStream acknowledged)", buckets=_BUCKETS, registry=r,
+        )
+        self.projection_latency = Histogram(
+            "config_api_projection_wait_seconds",
+            "Time from a write's acknowledgement until the projection shows it (projection lag seen "
+            "by writers)", buckets=_BUCKETS, registry=r,
+        )
+        # The projector's own state, as this API reads it from projector_status on each scrape.
+        self.projector_heartbeat_age = Gauge(
+            "config_projector_heartbeat_age_seconds", "Age of the projector's last heartbeat", registry=r
+        )
+        self.projector_applied_seq = Gauge(
+            "config_projector_last_applied_seq", "Last stream sequence the projector applied", registry=r
+        )
+        self.projector_up = Gauge(
+            "config_projector_up", "1 when the projector runs with a fresh heartbeat", registry=r
+        )
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        PlatformCollector(registry=r)
         # labels() is a dict lookup behind a lock; keep the children we use per request.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

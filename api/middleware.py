@@ -1,4 +1,5 @@
-"""The one middleware: measure → authenticate/authorise → handle → map errors to JSON.
+"""The one middleware: measure → authenticate/authorise → handle → map errors to JSON, with the
+HTTP conventions of ``api.conventions`` (request id, trace context, CORS, YAML, access log).
 
 One layer instead of three keeps the per-request overhead low on the hot GET path; the pieces
 live in their own modules (``api.auth``, ``api.errors``, ``api.metrics``).
@@ -15,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .auth import DEV_PRINCIPAL, Action, authorize
+from .conventions import access_log, add_cors, negotiate_yaml, preflight, request_ids
 from .errors import Forbidden, response_for
-from .keys import ACTIONS, METRICS, PRINCIPAL, SETTINGS, TOKENS
+from .keys import ACTIONS, METRICS, PRINCIPAL, SETTINGS, TOKENS, TRACE
 
 __all__ = ["api_middleware", "route_label"]
 
@@ -57,19 +59,36 @@ def _authorise(request: web.Request) -> None:
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     start = time.perf_counter()
     status = 500
+    settings = request.app[SETTINGS]
+    ids = request_ids(request)
+    request[TRACE] = ids
     try:
         try:
-            _authorise(request)
-            response = await handler(request)
+            if request.method == "OPTIONS":
+                response: web.StreamResponse = preflight(request, settings.cors)
+            else:
+                _authorise(request)
+                response = await handler(request)
+                if "yaml" in request.headers.get("Accept", ""):
+                    response = negotiate_yaml(request, response)
         except Exception as exc:  # noqa: BLE001 - mapped to the JSON error shape, or re-raised
             response = response_for(request, exc)
         status = response.status
+        if not response.prepared:  # an SSE stream has sent its headers already
+            response.headers["X-Request-Id"] = ids["request_id"]
+            if "traceparent" in ids:
+                response.headers["traceparent"] = ids["traceparent"]
+            if settings.cors:
+                add_cors(request, response, settings.cors)
         return response
     except web.HTTPException as exc:
         status = exc.status
         raise
     finally:
         method = request.method if request.method in _METHODS else "OTHER"
-        request.app[METRICS].observe_request(
-            route_label(request), method, status, time.perf_counter() - start
-        )
+        elapsed = time.perf_counter() - start
+        route = route_label(request)
+        request.app[METRICS].observe_request(route, method, status, elapsed)
+        if settings.access_log:
+            principal = request.get(PRINCIPAL)
+            access_log(request, status, elapsed, ids, route, principal.identity if principal else None)

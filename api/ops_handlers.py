@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from projector.status import STALE_AFTER_S
+
 from .health import check_readiness
 from .keys import FEED, FOLLOWER, LEDGER, METRICS, OPENAPI, REPO, SETTINGS
 from .metrics import CONTENT_TYPE
@@ -21,7 +23,8 @@ async def readyz(request: web.Request) -> web.Response:
     app = request.app
     r = await check_readiness(app[SETTINGS], app[LEDGER], app[REPO], app[FEED], app[FOLLOWER])
     return web.Response(
-        body=dumps(r.body()), status=200 if r.ready else 503, content_type="application/json"
+        body=dumps(r.body()), status=200 if r.ready else 503, content_type="application/json",
+        headers=None if r.ready else {"Retry-After": "1"},
     )
 
 
@@ -39,6 +42,13 @@ async def metrics(request: web.Request) -> web.Response:
     if r.lag_seconds is not None:
         m.lag_seconds.set(r.lag_seconds)
     m.projector_failed.set(1 if r.failed else 0)
+    projector = r.checks.get("projector") or {}
+    age = projector.get("heartbeat_age_seconds")
+    if age is not None:
+        m.projector_heartbeat_age.set(age)
+    if projector.get("last_seq") is not None:
+        m.projector_applied_seq.set(projector["last_seq"])
+    m.projector_up.set(1 if projector.get("state") == "running" and age is not None and age <= STALE_AFTER_S else 0)
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -48,6 +48,9 @@ _SETTINGS = {
     "header_timeout_s": Setting("api.header_timeout_s", "API_HEADER_TIMEOUT_S", 10.0, "a request's line and headers must arrive within this once begun (408)"),
     "body_timeout_s": Setting("api.body_timeout_s", "API_BODY_TIMEOUT_S", 30.0, "a request's body must arrive within this (408)"),
     "max_connections_per_client": Setting("api.max_connections_per_client", "API_MAX_CONNECTIONS_PER_CLIENT", 256, "open connections per client address (429 above; 0: no cap)"),
+    "cors_origins": Setting("api.cors_origins", "API_CORS_ORIGINS", "", "comma-separated browser origins allowed (CORS), or *"),
+    "access_log": Setting("api.access_log", "API_ACCESS_LOG", True, "one structured log line per request (logger api.access)"),
+    "log_format": Setting("log.format", "LOG_FORMAT", "text", "json: every log line is a JSON object"),
     "reuse_port": Setting("api.reuse_port", "API_REUSE_PORT", False, "bind with SO_REUSEPORT (set for each worker by the parent)"),
 }
 
@@ -92,12 +95,15 @@ class ApiSettings(SettingsModel):
     header_timeout_s: float = Field(default=_default("header_timeout_s"), gt=0, le=3600)
     body_timeout_s: float = Field(default=_default("body_timeout_s"), gt=0, le=3600)
     max_connections_per_client: int = Field(default=_default("max_connections_per_client"), ge=0, le=1_000_000)
+    cors_origins: str = _default("cors_origins")
+    access_log: bool = _default("access_log")
+    log_format: str = Field(default=_default("log_format"), pattern="^(text|json)$")
     ledger: LedgerSettings = LedgerSettings()
 
     FIELDS: ClassVar[Mapping[str, Setting]] = _SETTINGS
     NESTED: ClassVar[Mapping[str, type[SettingsModel]]] = {"ledger": LedgerSettings}
 
-    @field_validator("auth", "require_reason", "reuse_port", mode="before")
+    @field_validator("auth", "require_reason", "reuse_port", "access_log", mode="before")
     @classmethod
     def _flags(cls, value: Any) -> Any:
         return _flag(value)
@@ -105,6 +111,10 @@ class ApiSettings(SettingsModel):
     @property
     def write_wait(self) -> float:
         return self.write_wait_ms / 1000
+
+    @property
+    def cors(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def poll_interval(self) -> float:

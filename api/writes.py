@@ -46,6 +46,7 @@ class WriteResult:
     hash: str
     duplicate: bool  # an idempotent retry: nothing was appended
     projected: bool  # the projection (PostgreSQL) already reflected it when the answer left
+    unchanged: bool = False  # a no-op write: nothing appended, version is the current one
     append_s: float = 0.0  # time in the ledger (until JetStream acknowledged)
 
     def server_timing(self) -> str:
@@ -63,6 +64,7 @@ class WriteResult:
             "hash": self.hash,
             "projected": self.projected,
             "duplicate": self.duplicate,
+            "unchanged": self.unchanged,
         }
 
 
@@ -103,6 +105,7 @@ class ConfigWriter:
         reason: str,
         if_match: int | str | None = None,
         idempotency_key: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> WriteResult:
         if idempotency_key is not None:
             prior = await self._prior(service, idempotency_key)
@@ -126,21 +129,25 @@ class ConfigWriter:
                 reason=reason,
                 expected_version=expected,
                 idempotency_key=idempotency_key,
+                metadata=metadata,
             )
         except VersionConflict:
             self.metrics.conflicts.inc()
             raise
+        if not appended.unchanged and not appended.duplicate:
+            self.metrics.append_latency.observe(time.perf_counter() - started)
         event = appended.event
         if appended.duplicate and not _same_intent(change, event.kind.value, event.change):
             raise self._mismatch()
         self.reader.note_ack(service, appended.seq)
         self.metrics.appends.labels(
-            change.kind.value, "duplicate" if appended.duplicate else "appended"
+            change.kind.value,
+            "unchanged" if appended.unchanged else "duplicate" if appended.duplicate else "appended",
         ).inc()
         return WriteResult(
             service, event.version, appended.seq, event.kind.value, event.event_id, event.hash,
             duplicate=appended.duplicate, projected=self.feed.seq >= appended.seq,
-            append_s=time.perf_counter() - started,
+            unchanged=appended.unchanged, append_s=time.perf_counter() - started,
         )
 
     async def _prior(self, service: str, key: str) -> Version | None:

@@ -7,7 +7,7 @@ import importlib
 import sys
 import time
 
-ALL = ["ledger", "projector", "client", "api", "console", "safe", "etcd"]
+ALL = ["ledger", "projector", "client", "api", "console", "safe", "etcd", "cli"]
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,7 @@
 """``python -m ledger streams apply [--dry-run] [--file streams.yaml] [--replicas N]``.
 
-The server comes from ``NATS_URL`` (default ``nats://127.0.0.1:4222``). Exit codes: 0 applied or
-unchanged, 1 drift found with ``--dry-run``, 2 a user error (bad file, forbidden setting),
+The server comes from ``NATS_URL`` (default ``nats://127.0.0.1:4222``). Exit codes (``ledger.exit_codes``): 0 applied or
+unchanged, 6 drift found with ``--dry-run``, 2 a user error (bad file, forbidden setting),
 3 NATS unavailable.
 """
 
@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 from . import nats_io
 from .errors import LedgerError, Unavailable, UsageError
+from .exit_codes import ExitCode
 from .settings import LedgerSettings
 from .streams import apply_streams, load_streams_file
 
-EXIT_OK, EXIT_DRIFT, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_DRIFT, EXIT_USAGE, EXIT_UNAVAILABLE = ExitCode.OK, ExitCode.DRIFT, ExitCode.USAGE, ExitCode.UNAVAILABLE
 
 
 async def streams_apply(

@@ -56,6 +56,7 @@ __all__ = [
     "change_from_event",
     "SCHEMA_VERSION",
     "stored_event_hash",
+    "is_noop",
 ]
 
 SCHEMA_VERSION = 1
@@ -95,6 +96,9 @@ class Event(BaseModel):
     # the stored JSON (and the hash) of an event outside a set, so older events verify unchanged.
     changeset_id: str | None = None
     changeset_size: int | None = Field(None, ge=1, le=1000)
+    # Optional, hashed when present: where the change came from (``traceparent``, ``request_id``).
+    # Absent from events written before it existed, whose hashes therefore still recompute.
+    metadata: dict[str, str] | None = None
     _raw: bytes | None = PrivateAttr(default=None)  # canonical stored bytes, when parsed from them
 
     @field_validator("service")
@@ -132,6 +136,8 @@ class Event(BaseModel):
         data = self.model_dump(mode="json", by_alias=True)
         if data["changeset_id"] is None:
             del data["changeset_id"], data["changeset_size"]
+        if data.get("metadata") is None:
+            data.pop("metadata", None)
         return data
 
     def to_bytes(self) -> bytes:
@@ -211,8 +217,9 @@ _HASH_MEMBER = b',"hash":"'
 def stored_event_hash(data: bytes) -> str | None:
     """``event_hash`` computed over an event's canonical bytes: the same bytes minus the
     ``"hash"`` member (None when there is none). Only for canonical bytes (sorted keys, compact):
-    every member after ``hash`` is a fixed key with a string or number value, and a string value
-    cannot hold ``,"hash":"`` unescaped, so the last occurrence is the event's own member."""
+    every member after ``hash`` is a fixed key with a string or number value (or ``metadata``,
+    strings under keys other than "hash"), and a string cannot hold ``,"hash":"`` unescaped, so
+    the last occurrence is the event's own member."""
     start = data.rfind(_HASH_MEMBER)
     if start < 0:
         return None
@@ -226,7 +233,24 @@ _EVENT_KEYS = frozenset(
     ("schema", "event_id", "service", "version", "kind", "change", "config", "actor", "reason",
      "occurred_at", "prev_hash", "hash")
 )
+_OPTIONAL_KEYS = frozenset(("changeset_id", "changeset_size", "metadata"))
 _KINDS = {k.value: k for k in EventKind}
+
+
+def _optional_ok(d: dict[str, Any], extra: Any) -> bool:
+    if ("changeset_id" in extra) != ("changeset_size" in extra):
+        return False
+    if "changeset_id" in extra:
+        cid, size = d["changeset_id"], d["changeset_size"]
+        if not (type(cid) is str and _UUID_RE.match(cid) and type(size) is int and 1 <= size <= 1000):
+            return False
+    if "metadata" in extra:
+        meta = d["metadata"]
+        # No member named "hash": stored_event_hash relies on the event's own being the last one.
+        if not (type(meta) is dict and "hash" not in meta
+                and all(type(k) is str and type(v) is str for k, v in meta.items())):
+            return False
+    return True
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -235,8 +259,14 @@ _TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 def _fast_event(d: Any) -> Event | None:
     """The event in ``d`` if it has exactly the form ``new_event`` writes; None otherwise (the
     caller then validates fully). Accepts a subset of what ``Event.from_dict`` accepts."""
-    if type(d) is not dict or d.keys() != _EVENT_KEYS:
+    if type(d) is not dict:
         return None
+    keys = d.keys()
+    extra = None
+    if keys != _EVENT_KEYS:  # the optional members, each in the form new_event writes them
+        extra = keys - _EVENT_KEYS
+        if not (keys >= _EVENT_KEYS and extra <= _OPTIONAL_KEYS and _optional_ok(d, extra)):
+            return None
     version, config, kind = d["version"], d["config"], _KINDS.get(d["kind"])
     service, actor, reason = d["service"], d["actor"], d["reason"]
     event_id, occurred, prev_hash, hash_ = d["event_id"], d["occurred_at"], d["prev_hash"], d["hash"]
@@ -278,8 +308,9 @@ def _fast_event(d: Any) -> Event | None:
             "occurred_at": datetime.fromisoformat(occurred),
             "prev_hash": prev_hash,
             "hash": hash_,
-            "changeset_id": None,
-            "changeset_size": None,
+            "changeset_id": d.get("changeset_id") if extra else None,
+            "changeset_size": d.get("changeset_size") if extra else None,
+            "metadata": d.get("metadata") if extra else None,
         },
         None,
     )
@@ -410,6 +441,18 @@ def change_from_event(event: Event) -> Change:
     return Delete()
 
 
+def is_noop(previous: Event | None, change: Change) -> bool:
+    """Would ``change`` leave the current document as it is? (Re-sending the current document,
+    an empty or already-applied patch.) Such a write answers "unchanged" and appends nothing;
+    rollbacks and deletions are always recorded."""
+    if previous is None or previous.config is None or not isinstance(change, Replace | Patch):
+        return False
+    try:
+        return dumps(apply(previous.config, change)) == dumps(previous.config)  # 1 and 1.0 differ
+    except (InvalidChange, InvalidConfig, TypeError, ValueError):
+        return False  # not a valid document: new_event refuses it with the rule
+
+
 def idempotency_event_id(service: str, key: str) -> str:
     """The event_id a given (service, idempotency key) always maps to."""
     return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{service}\x00{key}"))
@@ -427,9 +470,14 @@ def new_event(
     target: Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
     changeset: tuple[str, int] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Event:
     """Decide the next event of ``service`` after ``previous`` (pure)."""
     validate_service_name(service)
+    if isinstance(change, Delete | Patch) and (previous is None or previous.config is None):
+        gone = " (deleted; replace it or roll it back first)" if previous is not None else ""
+        rule = "patch.no_config" if isinstance(change, Patch) else "delete.no_config"
+        raise NotFound(f"Config not found for service: {service}{gone}", details={"service": service, "rule": rule})
     if isinstance(change, Replace | Patch):
         body = change.config if isinstance(change, Replace) else change.patch
         if not isinstance(body, dict):
@@ -459,6 +507,8 @@ def new_event(
     }
     if changeset is not None:
         fields["changeset_id"], fields["changeset_size"] = changeset
+    if metadata:
+        fields["metadata"] = dict(metadata)
     unhashed = dumps(fields)  # canonical bytes without "hash"; the stored bytes are these plus it
     digest = HASH_PREFIX + hashlib.sha256(unhashed).hexdigest()
     fields["hash"] = digest
@@ -479,6 +529,7 @@ def new_event(
             "hash": digest,
             "changeset_id": changeset[0] if changeset else None,
             "changeset_size": changeset[1] if changeset else None,
+            "metadata": fields.get("metadata"),
         },
         dumps(fields),
     )

@@ -30,7 +30,7 @@ from .errors import (
     VersionConflict,
     WrongLastSequence,
 )
-from .event import Change, Event, Rollback, format_time, idempotency_event_id, new_event
+from .event import Change, Event, Rollback, format_time, idempotency_event_id, is_noop, new_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
 from .retry import within_deadline
 from .schema import validate as validate_schema
@@ -61,6 +61,7 @@ class Appended:
     event: Event
     seq: int
     duplicate: bool = False
+    unchanged: bool = False  # a no-op (``event.is_noop``): nothing appended, ``event`` is the current one
 
     @property
     def version(self) -> int:
@@ -249,6 +250,7 @@ class Ledger:
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         now: Callable[[], datetime] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Appended:
         """Append ``change`` to ``service``; see the module docstring for the protocol.
 
@@ -285,6 +287,12 @@ class Ledger:
                     cached = None
                     continue
                 raise VersionConflict(service, expected_version, current_version)
+            if is_noop(last_event, change):
+                if not fresh:  # the hint may be stale: decide on the stream's head
+                    cached = None
+                    continue
+                assert last_event is not None
+                return Appended(last_event, last_seq, duplicate=False, unchanged=True)
             target = await self._rollback_target(service, change, last_event)
             event = new_event(
                 last_event,
@@ -296,6 +304,7 @@ class Ledger:
                 event_id=event_id,
                 target=target,
                 limits=self.settings.limits,
+                metadata=metadata,
             )
             if schema is not None and event.config is not None:
                 validate_schema(service, schema.version, schema.config or {}, event.config)

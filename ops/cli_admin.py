@@ -1,4 +1,4 @@
-"""The admin commands: get, set, patch, delete, history, diff, rollback, snapshot, watch.
+"""The admin commands: get, set, patch, delete, history, diff, rollback, snapshot, services.
 
 Each one is a thin translation: arguments -> one API call (``cli_http.AdminApi``) -> a table or
 document for people, or the API's JSON as-is with ``--json``. Writes send ``--reason`` as the
@@ -9,28 +9,30 @@ carry) and ``--if-version`` as ``If-Match``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.errors import Unavailable, UsageError
+from ledger.errors import NotFound, UsageError
 
 from .cli_args import (
+    VersionOrInstant,
     format_instant,
+    key_path,
     load_document,
+    lookup,
     parse_instant,
-    parse_json_object,
+    parse_object,
     parse_version_or_instant,
 )
 from .cli_context import CliContext
 from .cli_exit import ExitCode
 from .cli_http import ApiResponse
-from .cli_render import compact_json, short_time
+from .cli_render import compact_json, plain, short_time
 from .cli_safe import show_plan
 
 __all__ = [
     "cmd_get", "cmd_set", "cmd_patch", "cmd_delete", "cmd_history", "cmd_diff", "cmd_rollback",
-    "cmd_snapshot", "cmd_watch", "cmd_services",
+    "cmd_snapshot", "cmd_services", "fetch_config",
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -73,9 +75,33 @@ def _show_write(ctx: CliContext, service: str, resp: ApiResponse, verb: str) -> 
         ctx.out.emit_json(resp.body)
         return ExitCode.OK
     version = _version_of(resp.body)
+    if isinstance(resp.body, Mapping) and resp.body.get("unchanged"):
+        ctx.out.print(f"{service} unchanged (version {version}; nothing recorded)")
+        return ExitCode.OK
     pending = " [yellow](accepted; the projection has not caught up yet)[/]" if resp.status == 202 else ""
     ctx.out.print(f"[green]✓[/] {verb} [bold]{service}[/] → version [bold]{version}[/]{pending}")
     return ExitCode.OK
+
+
+async def fetch_config(ctx: CliContext, service: str, params: Mapping[str, str] | None = None) -> ApiResponse:
+    """GET the config; a deleted service says when and by whom, and how to restore it."""
+    async with ctx.api() as api:
+        try:
+            return await api.request("GET", api.path("config", service), params=params)
+        except NotFound as exc:
+            details = exc.details if isinstance(exc.details, Mapping) else {}
+            if details.get("deleted") and not params:
+                when = short_time(details.get("deleted_at")) if details.get("deleted_at") else ""
+                who = f" by {details['deleted_by']}" if details.get("deleted_by") else ""
+                raise NotFound(
+                    f"{service} was deleted (version {details.get('version')}{', ' + when if when else ''}{who}); "
+                    f"restore it with: config-ledger rollback {service}"
+                ) from None
+            if details.get("version") is not None or details.get("at") is not None:
+                where = f"version {details['version']}" if details.get("version") is not None else \
+                    f"a config at {details.get('at')}"
+                raise NotFound(f"{service} has no {where}; see: config-ledger history {service}") from None
+            raise NotFound(f"{exc.message}; see: config-ledger services") from None
 
 
 async def cmd_get(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -88,26 +114,31 @@ async def cmd_get(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.version < 1:
             raise UsageError(f"--version: versions start at 1, got {args.version}")
         params["version"] = str(args.version)
-    async with ctx.api() as api:
-        resp = await api.request("GET", api.path("config", args.service), params=params)
-    body = resp.body
-    if ctx.out.json_mode:
-        ctx.out.emit_json(body)
+    body = (await fetch_config(ctx, args.service, params)).body
+    if ctx.out.format is None and getattr(args, "json", False):
+        ctx.out.emit_json(body)  # --json: the API's response as-is (with version and metadata)
         return ExitCode.OK
-    if isinstance(body, Mapping) and "config" in body:
-        meta = [f"version [bold]{_version_of(body)}[/]"]
-        for key, label in (("kind", ""), ("actor", "by "), ("updated_at", "at "), ("occurred_at", "at ")):
-            if body.get(key):
-                meta.append(f"{label}{short_time(body[key]) if key.endswith('_at') else body[key]}")
-        ctx.out.print(f"[bold cyan]{args.service}[/]  " + "  ".join(meta))
-        ctx.out.document(body["config"])
+    document = body.get("config") if isinstance(body, Mapping) and "config" in body else body
+    value = lookup(document, key_path(args.key), what=args.service) if args.key else document
+    fmt = ctx.out.format
+    if fmt == "yaml":
+        ctx.out.emit_yaml(value)
+    elif fmt == "raw" or (fmt is None and args.key and not ctx.out.human and not isinstance(value, dict | list)):
+        ctx.out.write(plain(value))
+    elif fmt in ("json", "tsv") or not ctx.out.human:
+        ctx.out.emit_json(value)  # piped: the bare document, ready for jq or `set -`
     else:
-        ctx.out.document(body)
+        meta = [f"version [bold]{_version_of(body)}[/]"]
+        for key, label in (("kind", ""), ("actor", "by "), ("updated_at", "at ")):
+            if isinstance(body, Mapping) and body.get(key):
+                meta.append(f"{label}{short_time(body[key]) if key.endswith('_at') else body[key]}")
+        ctx.out.print(f"[bold cyan]{args.service}[/]{'.' + args.key if args.key else ''}  " + "  ".join(meta))
+        ctx.out.document(value)
     return ExitCode.OK
 
 
 async def cmd_set(ctx: CliContext, args: argparse.Namespace) -> int:
-    document = load_document(args.file, ctx.stdin)
+    document = load_document(args.file, ctx.stdin, args.format)
     headers, params = _write_options(args)
     async with ctx.api() as api:
         resp = await api.request("POST", api.path("config", args.service), body=document,
@@ -117,7 +148,7 @@ async def cmd_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 async def cmd_patch(ctx: CliContext, args: argparse.Namespace) -> int:
     text = ctx.stdin.read() if args.patch == "-" else args.patch
-    patch = parse_json_object(text, what="merge patch")
+    patch = parse_object(text, what="merge patch", fmt=args.format)
     headers, params = _write_options(args)
     async with ctx.api() as api:
         resp = await api.request("PATCH", api.path("config", args.service), body=patch,
@@ -133,7 +164,10 @@ async def cmd_delete(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 async def cmd_rollback(ctx: CliContext, args: argparse.Namespace) -> int:
-    target = parse_version_or_instant(args.to, what="--to")
+    if args.to is None:  # like `kubectl rollout undo`: the version before the current one
+        target = await _previous_version(ctx, args.service)
+    else:
+        target = parse_version_or_instant(args.to, what="--to")
     body: dict[str, Any] = (
         {"to_version": target.version} if target.version is not None else {"to_time": target.query_value()}
     )
@@ -144,6 +178,19 @@ async def cmd_rollback(ctx: CliContext, args: argparse.Namespace) -> int:
     return _show_write(ctx, args.service, resp, f"rolled back to {target}:")
 
 
+async def _previous_version(ctx: CliContext, service: str) -> VersionOrInstant:
+    async with ctx.api() as api:
+        resp = await api.request("GET", api.path("config", "history", service), params={"limit": "2"})
+    versions = _items(resp.body, "versions")
+    if len(versions) < 2:
+        raise UsageError(f"{service} has only one version: there is nothing to roll back to")
+    current = versions[0]
+    target = int(versions[1]["version"])
+    if current.get("kind") == "deleted" or target >= 1:
+        return VersionOrInstant(version=target)
+    raise UsageError(f"{service}: no earlier version")
+
+
 def _items(body: Any, *keys: str) -> list[Any]:
     if isinstance(body, list):
         return body
@@ -152,6 +199,18 @@ def _items(body: Any, *keys: str) -> list[Any]:
             if isinstance(body.get(key), list):
                 return list(body[key])
     return []
+
+
+def _change_of(item: Mapping[str, Any]) -> str:
+    """What a version changed, as key diffs (``~ /db/pool: 10 → 20``), not the whole document."""
+    if item.get("kind") == "deleted":
+        return "(deleted)"
+    rows = _diff_rows(item.get("diff"), leaves=True) if isinstance(item.get("diff"), Mapping) else None
+    if rows:
+        return "\n".join(_diff_line(*row) for row in rows)
+    if isinstance(item.get("diff"), Mapping):
+        return "(no change)"
+    return compact_json(item.get("change"))
 
 
 async def cmd_history(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -171,11 +230,16 @@ async def cmd_history(ctx: CliContext, args: argparse.Namespace) -> int:
             continue
         rows.append((
             item.get("version"), item.get("kind"), short_time(item.get("occurred_at") or item.get("stored_at")),
-            item.get("actor"), item.get("reason"), compact_json(item.get("change"), 60),
+            item.get("actor"), item.get("reason"), _change_of(item),
         ))
-    ctx.out.table(f"history of {args.service} (newest first)",
-                  ["version", "kind", "at", "actor", "reason", "change"], rows,
-                  styles=["bold", "cyan", "dim", None, None, None], wrap=("actor", "reason", "change"))
+    if not ctx.out.human:
+        ctx.out.table(None, ["version", "kind", "at", "actor", "reason", "change"], rows)
+    else:  # like `git log`: a line per version, then its key diffs, wrapped between words
+        for version, kind, at, actor, reason, change in rows:
+            ctx.out.wrapped(f"v{version}  {kind}  {at}  {actor}" + (f"  “{reason}”" if reason else ""),
+                            style="bold")
+            for diff_line in change.split("\n"):
+                ctx.out.wrapped(diff_line, indent="    ")
     cursor = resp.body.get("next_cursor") if isinstance(resp.body, Mapping) else None
     if cursor:
         ctx.out.note(f"more: config-ledger history {args.service} --cursor {cursor}")
@@ -187,7 +251,10 @@ async def cmd_diff(ctx: CliContext, args: argparse.Namespace) -> int:
     new = parse_version_or_instant(args.b, what="B")
     params = {"from": old.query_value(), "to": new.query_value()}
     async with ctx.api() as api:
-        resp = await api.request("GET", api.path("config", args.service, "diff"), params=params)
+        try:
+            resp = await api.request("GET", api.path("config", args.service, "diff"), params=params)
+        except NotFound as exc:
+            raise NotFound(f"{exc.message}; see: config-ledger history {args.service}") from None
     if ctx.out.json_mode:
         ctx.out.emit_json(resp.body)
         return ExitCode.OK
@@ -201,21 +268,44 @@ async def cmd_diff(ctx: CliContext, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _diff_rows(body: Any) -> list[tuple[str, Any, str, str]]:
+def _leaves(path: str, value: Any) -> list[tuple[str, Any]]:
+    """``/a: {"b": 1, "c": 2}`` -> ``[("/a/b", 1), ("/a/c", 2)]`` (an added subtree, key by key)."""
+    if isinstance(value, Mapping) and value:
+        out: list[tuple[str, Any]] = []
+        for key in sorted(value):
+            out.extend(_leaves(f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}", value[key]))
+        return out
+    return [(path, value)]
+
+
+def _diff_line(op: str, path: Any, before: str, after: str) -> str:
+    if op.startswith("~"):
+        return f"~ {path}: {before} → {after}"
+    if op.startswith("+"):
+        return f"+ {path}: {after}"
+    return f"- {path}"
+
+
+def _diff_rows(body: Any, *, leaves: bool = False) -> list[tuple[str, Any, str, str]]:
     """``{"added": [{path, value}], "removed": [{path, value}], "changed": [{path, from, to}]}``,
-    possibly under a ``"diff"`` key, as (op, path, from, to) rows sorted by path."""
+    possibly under a ``"diff"`` key, as (op, path, from, to) rows sorted by path; with ``leaves``,
+    an added or removed object is shown key by key."""
     if isinstance(body, Mapping) and isinstance(body.get("diff"), Mapping):
         body = body["diff"]
     if not isinstance(body, Mapping):
         return []
     rows: list[tuple[str, Any, str, str]] = []
     for item in body.get("added") or []:
-        rows.append(("+ added", item.get("path"), "", compact_json(item.get("value"), 50)))
+        for path, value in _leaves(str(item.get("path")), item.get("value")) if leaves else \
+                [(item.get("path"), item.get("value"))]:
+            rows.append(("+ added", path, "", compact_json(value)))
     for item in body.get("removed") or []:
-        rows.append(("- removed", item.get("path"), compact_json(item.get("value"), 50), ""))
+        for path, value in _leaves(str(item.get("path")), item.get("value")) if leaves else \
+                [(item.get("path"), item.get("value"))]:
+            rows.append(("- removed", path, compact_json(value), ""))
     for item in body.get("changed") or []:
-        rows.append(("~ changed", item.get("path"), compact_json(item.get("from"), 50),
-                     compact_json(item.get("to"), 50)))
+        rows.append(("~ changed", item.get("path"), compact_json(item.get("from")),
+                     compact_json(item.get("to"))))
     return sorted(rows, key=lambda r: str(r[1]))
 
 
@@ -226,25 +316,25 @@ async def cmd_snapshot(ctx: CliContext, args: argparse.Namespace) -> int:
     if ctx.out.json_mode:
         ctx.out.emit_json(resp.body)
         return ExitCode.OK
-    rows = _snapshot_rows(resp.body)
+    rows = _snapshot_rows(resp.body, limit=None if not ctx.out.human else max(ctx.out.width - 40, 20))
     ctx.out.table(f"every service as of {params['at']}", ["service", "version", "config"], rows,
                   styles=["bold cyan", "bold", None], wrap=("config",))
     return ExitCode.OK
 
 
-def _snapshot_rows(body: Any) -> list[tuple[Any, ...]]:
+def _snapshot_rows(body: Any, *, limit: int | None = 80) -> list[tuple[Any, ...]]:
     services: Any = body.get("services", body) if isinstance(body, Mapping) else body
     rows: list[tuple[Any, ...]] = []
     if isinstance(services, Mapping):
         for name, item in sorted(services.items()):
             if isinstance(item, Mapping) and "config" in item:
-                rows.append((name, item.get("version"), compact_json(item.get("config"), 80)))
+                rows.append((name, item.get("version"), compact_json(item.get("config"), limit)))
             elif name not in ("at", "as_of"):
-                rows.append((name, "", compact_json(item, 80)))
+                rows.append((name, "", compact_json(item, limit)))
     elif isinstance(services, list):
         for item in services:
             if isinstance(item, Mapping):
-                rows.append((item.get("service"), item.get("version"), compact_json(item.get("config"), 80)))
+                rows.append((item.get("service"), item.get("version"), compact_json(item.get("config"), limit)))
     return rows
 
 
@@ -268,77 +358,4 @@ def _describe_diff(diff: Any) -> str | None:
     rows = _diff_rows(diff)
     if not rows:
         return None
-    parts = []
-    for op, path, before, after in rows:
-        if op.startswith("~"):
-            parts.append(f"~ {path}: {before} → {after}")
-        elif op.startswith("+"):
-            parts.append(f"+ {path}: {after}")
-        else:
-            parts.append(f"- {path}")
-    return ", ".join(parts)
-
-
-def _describe_event(service: str, kind: str, data: Any) -> str:
-    """One line per event: ``billing v3 patched by alice (why): ~ /a: 1 → 2``."""
-    if not isinstance(data, Mapping):
-        return f"{service}: {data}"
-    nested = data.get("event")
-    event: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
-    parts = [f"{event.get('service') or service} v{_version_of(event)}"]
-    if kind == "config":
-        parts.append("(current)")
-    elif event.get("kind"):
-        parts.append(str(event["kind"]))
-    if event.get("actor") and kind != "config":
-        parts.append(f"by {event['actor']}")
-    if event.get("reason") and kind != "config":
-        parts.append(f"({event['reason']})")
-    text = " ".join(parts)
-    changes = _describe_diff(event.get("diff")) if kind != "config" else None
-    if changes:
-        return f"{text}: {changes}"
-    if "config" in event:
-        return f"{text}: {compact_json(event.get('config'))}"
-    return text
-
-
-async def cmd_watch(ctx: CliContext, args: argparse.Namespace) -> int:
-    """Print every change of SERVICE as it happens; reconnect (resuming) after a lost stream."""
-    last_id: str | None = None
-    connected_once = False
-    delay = 0.5
-    async with ctx.api(timeout=10.0) as api:
-        path = api.path("config", args.service, "watch")
-        while True:
-            try:
-                async for sse in api.events(path, last_event_id=last_id):
-                    if not connected_once and not ctx.out.json_mode:
-                        ctx.out.note(f"watching {args.service} at {ctx.api_url} (Ctrl-C to stop)")
-                    connected_once, delay = True, 0.5
-                    if sse.id:
-                        last_id = sse.id
-                    _show_event(ctx, args.service, sse.event, sse.json())
-            except Unavailable as exc:
-                if not connected_once:
-                    raise
-                ctx.out.warn(f"{exc}; reconnecting in {delay:.1f}s")
-            else:
-                if not connected_once:
-                    return ExitCode.OK  # the server ended the stream before any event
-                ctx.out.warn(f"the API closed the stream; reconnecting in {delay:.1f}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
-def _show_event(ctx: CliContext, service: str, kind: str, data: Any) -> None:
-    if kind in ("ping", "keepalive", "heartbeat"):
-        return
-    if ctx.out.json_mode:
-        ctx.out.emit_json({"event": kind, "data": data}, line=True)
-    elif kind in ("caught_up", "caught-up", "ready"):
-        ctx.out.note("(caught up; live changes follow)")
-    elif kind == "error":
-        ctx.out.warn(str(data.get("error", data)) if isinstance(data, Mapping) else str(data))
-    else:
-        ctx.out.line(_describe_event(service, kind, data))
+    return ", ".join(_diff_line(*row) for row in rows)

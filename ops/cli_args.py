@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-import yaml
 
 from ledger import instants
 from ledger.errors import InvalidInstant, UsageError
 
 __all__ = ["parse_instant", "format_instant", "VersionOrInstant", "parse_version_or_instant",
-           "load_document", "parse_json_object"]
+           "load_document", "parse_json_object", "parse_object", "key_path", "lookup"]
 
 _INSTANT_EXAMPLE = "e.g. 2026-11-28T10:30:00Z or 2026-11-28T11:30:00+01:00"
 
@@ -81,23 +80,62 @@ def parse_json_object(text: str | bytes, *, what: str) -> dict[str, Any]:
     return value
 
 
-def load_document(source: str, stdin: IO[bytes]) -> dict[str, Any]:
-    """A config document from a file (JSON, or YAML for ``.yaml``/``.yml``) or ``-`` (stdin)."""
+def parse_object(raw: str | bytes, *, what: str, fmt: str = "auto") -> dict[str, Any]:
+    """A JSON or YAML object; ``auto`` tries JSON first, then YAML (a superset of JSON)."""
+    if fmt == "json":
+        return parse_json_object(raw, what=what)
+    if fmt == "auto":
+        try:
+            return parse_json_object(raw, what=what)
+        except UsageError:
+            if raw.strip()[:1] in (b"{", "{"):
+                raise  # meant as JSON: its own error is the useful one
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{what}{where}: neither JSON nor valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{what}: expected a mapping (an object) at the top, got {type(value).__name__}")
+    return value
+
+
+def load_document(source: str, stdin: IO[bytes], fmt: str = "auto") -> dict[str, Any]:
+    """A config document from a file or ``-`` (stdin), JSON or YAML (``fmt``, or by extension)."""
     if source == "-":
-        return parse_json_object(stdin.read(), what="stdin")
+        return parse_object(stdin.read(), what="stdin", fmt=fmt)
     path = Path(source)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise UsageError(f"{source}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-        if not isinstance(value, dict):
-            raise UsageError(f"{source}: expected a mapping at the top, got {type(value).__name__}")
-        return value
-    return parse_json_object(raw, what=source)
+    if fmt == "auto":
+        fmt = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json" if path.suffix.lower() == ".json" \
+            else "auto"
+    return parse_object(raw, what=source, fmt=fmt)
+
+
+def key_path(text: str) -> list[str]:
+    """``db.pool`` or ``/db/pool`` (a JSON pointer) -> ``["db", "pool"]``."""
+    if text.startswith("/"):
+        return [p.replace("~1", "/").replace("~0", "~") for p in text[1:].split("/")]
+    return [p for p in text.split(".") if p != ""]
+
+
+def lookup(document: Any, path: list[str], *, what: str) -> Any:
+    """The value at ``path``; NotFound names the first missing key."""
+    from ledger.errors import NotFound
+
+    value = document
+    for i, part in enumerate(path):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            shown = ".".join(path[: i + 1])
+            raise NotFound(f"{what} has no key {shown!r}")
+    return value

@@ -3,7 +3,7 @@
 ``replay SERVICE --until T``: every event of the service stored up to T, each verified against
 the one before it, and the state it leads to. ``verify [SERVICE]``: every chain (or one) —
 versions contiguous from 1, ``prev_hash`` links, hashes recomputing — reported per service;
-exit code 1 when any chain is broken.
+exit code 5 (integrity) when any chain is broken.
 
 Both show a progress bar on a terminal. ``verify`` walks ``AuditReader.replay(verify=False)``
 and applies ``ledger.fold.check_next`` itself (the check ``AuditReader.verify`` runs) because
@@ -23,7 +23,7 @@ from rich.text import Text
 
 from client.audit import AuditReader
 from ledger import LedgerSettings, nats_io
-from ledger.errors import ProjectionDiverged
+from ledger.errors import NotFound, ProjectionDiverged
 from ledger.event import format_time
 from ledger.fold import ChainState, check_next
 
@@ -53,7 +53,28 @@ def _reader(ctx: CliContext) -> AuditReader:
     return AuditReader.connect(settings=settings)
 
 
+@contextmanager
+def _explained(ctx: CliContext) -> Iterator[None]:
+    """A missing stream says which server was asked and what to set."""
+    try:
+        yield
+    except NotFound as exc:
+        if not exc.message.startswith("not found (stream"):
+            raise
+        stream = LedgerSettings.from_env(ctx.environ).stream
+        raise NotFound(
+            f"no stream {stream} on {ctx.nats_url} ({ctx.nats_source}); point --nats-url or NATS_URL "
+            "at the ledger's NATS (start it with `config-ledger up`), or create the stream with "
+            "`config-ledger streams apply`"
+        ) from None
+
+
 async def cmd_replay(ctx: CliContext, args: argparse.Namespace) -> int:
+    with _explained(ctx):
+        return await _replay(ctx, args)
+
+
+async def _replay(ctx: CliContext, args: argparse.Namespace) -> int:
     until = parse_instant(args.until, what="--until")
     async with _reader(ctx) as audit:
         head = await audit.state_at(args.service, until)
@@ -69,7 +90,7 @@ async def cmd_replay(ctx: CliContext, args: argparse.Namespace) -> int:
                     progress.advance(progress.task_ids[0])
             except ProjectionDiverged as exc:
                 ctx.out.error(f"replay stopped: {exc.message}")
-                return ExitCode.VERIFY_FAILED
+                return ExitCode.INTEGRITY
     state = entries[-1].event.config if entries else None
     if ctx.out.json_mode:
         ctx.out.emit_json({
@@ -115,6 +136,11 @@ class _Verification:
 
 
 async def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
+    with _explained(ctx):
+        return await _verify(ctx, args)
+
+
+async def _verify(ctx: CliContext, args: argparse.Namespace) -> int:
     result = _Verification()
     states: dict[str, ChainState] = {}
     async with _reader(ctx) as audit:
@@ -163,5 +189,5 @@ async def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
         else:
             ctx.out.print(f"[bold red]✗ {len(result.problems)} broken chain(s)[/] among "
                           f"{len(result.services)} service(s), {events} event(s)")
-    return ExitCode.OK if ok else ExitCode.VERIFY_FAILED
+    return ExitCode.OK if ok else ExitCode.INTEGRITY
 

@@ -20,7 +20,8 @@ DEFAULT_NATS_URL: str = NATS_URL.default
 @dataclass(frozen=True)
 class CliContext:
     """One invocation: the environment it was given (never ``os.environ`` itself), the streams,
-    and the options every command shares, with flags already preferred over variables."""
+    and the options every command shares, with flags already preferred over variables, and
+    variables over the endpoints of a running ``config-ledger up`` (``cli_endpoints``)."""
 
     environ: Mapping[str, str]
     out: Output
@@ -28,6 +29,7 @@ class CliContext:
     api_url: str
     token: str | None
     nats_url: str
+    nats_source: str = "default"  # where nats_url came from: --nats-url, NATS_URL, <file>, default
 
     def api(self, *, timeout: float = 30.0) -> AdminApi:
         return AdminApi(self.api_url, token=self.token, timeout=timeout)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from api.settings import ApiSettings
@@ -31,7 +31,7 @@ from projector.settings import ProjectorSettings
 from .cli_context import CliContext
 from .stack_settings import StackSettings
 
-__all__ = ["PROCESSES", "CliSettings", "cmd_settings_explain", "flags_layer", "register"]
+__all__ = ["PROCESSES", "CliSettings", "cmd_settings_explain", "flags_layer"]
 
 
 class CliSettings(SettingsModel):
@@ -62,19 +62,6 @@ def flags_layer(args: argparse.Namespace) -> Layer:
     """The command-line flags (``--url``, ``--token``, ``--nats-url``) as the top layer."""
     given = {s.key: getattr(args, flag) for flag, s in _FLAGS.items() if getattr(args, flag, None)}
     return explicit_layer(given, name="flags")
-
-
-def register(command: Callable[..., argparse.ArgumentParser], sub: Any, json_opt: argparse.ArgumentParser) -> None:
-    """Add ``settings explain`` to the CLI's parser (``command`` is ``build_parser``'s helper)."""
-    settings_p = sub.add_parser("settings", help="where each setting's value comes from",
-                                description="where each setting's value comes from")
-    settings_sub = settings_p.add_subparsers(dest="settings_command", required=True, metavar="COMMAND")
-    explain = command("explain", cmd_settings_explain,
-                      "each setting's value and the default, file or variable that set it",
-                      json_opt, into=settings_sub)
-    explain.add_argument("key", nargs="?", metavar="KEY", help="a dotted key (api.port) or a variable (API_PORT)")
-    explain.add_argument("--process", choices=sorted(PROCESSES),
-                         help="one process's settings and service file (default: every process)")
 
 
 def _selected(models: Iterable[type[SettingsModel]], key: str | None) -> list[Setting]:

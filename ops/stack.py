@@ -35,10 +35,12 @@ from rich.panel import Panel
 
 from ledger import LedgerSettings
 from ledger.errors import LedgerError, Unavailable, UsageError
+from ledger.exit_codes import ExitCode
 from ledger.settings import HUB_URL, NATS_URL
 from ops.embedded import REPO_ROOT, NatsServer, PostgresServer
 from ops.nats_cluster import NatsCluster
 
+from .cli_endpoints import remove_endpoints, write_endpoints
 from .cli_http import AdminApi
 from .cli_procs import StackLock, stop_leftovers
 from .cli_supervisor import Child, ChildExited, ChildSpec, Supervisor
@@ -56,8 +58,8 @@ __all__ = ["StackSettings", "UpOptions", "run_up", "default_streams_file", "EXAM
 
 DATABASE_NAME = "config_ledger"
 # python -m projector exits with this code when it stops on a diverged stream (fail-stop).
-PROJECTOR_FAIL_STOP_EXIT = 4
-USAGE_EXIT = 2
+PROJECTOR_FAIL_STOP_EXIT = ExitCode.INTEGRITY
+USAGE_EXIT = ExitCode.USAGE
 
 @dataclass(frozen=True)
 class UpOptions:
@@ -276,12 +278,15 @@ async def _serve(settings: StackSettings, options: UpOptions, endpoints: Endpoin
         if ready:
             supervisor.ready = True
             _print_next_steps(console, settings, endpoints, data_dir, auth_on, token)
+            write_endpoints(data_dir, api_url=settings.api_url, nats_url=endpoints.nats_url,
+                            database_url=endpoints.database_url)
             await stop.wait()
         code = 0
     except ChildExited as exc:
         console.print(Panel(f"{exc}\n\n{exc.tail}", title="startup failed", border_style="bold red"), soft_wrap=False)
         code = 2 if exc.returncode == USAGE_EXIT else 3
     finally:
+        remove_endpoints(data_dir)
         sig = received[0] if received else signal.SIGTERM
         loop.remove_signal_handler(signal.SIGINT)
         loop.add_signal_handler(signal.SIGINT, supervisor.kill_all)  # a second Ctrl-C: no waiting
@@ -394,7 +399,8 @@ def _print_next_steps(console: Console, settings: StackSettings, endpoints: Endp
     lines = [
         f"[bold green]Config Ledger is up[/]: API {url}   (logs in {data_dir / 'logs'})",
         "",
-        "Try:",
+        "Try, in another terminal (the CLI finds this stack by itself, from this data folder):",
+        "  source .venv/bin/activate",
         *[f"  {line}" for line in exports],
         f"  curl -s{auth_header} {url}/api/v1/config/{EXAMPLE_SERVICE}",
         f"  curl -s -X POST{auth_header} {url}/api/v1/config/{EXAMPLE_SERVICE} \\",

@@ -19,6 +19,7 @@ from rich.markup import escape
 from ledger import Ledger, LedgerSettings, Replace
 from ledger.__main__ import streams_apply
 from ledger.errors import Unavailable, UsageError, VersionConflict
+from ledger.exit_codes import ExitCode
 from ops.embedded import PostgresServer
 
 __all__ = ["EXAMPLE_CONFIG", "EXAMPLE_SERVICE", "admin_token", "create_database", "provision", "seed"]
@@ -29,7 +30,7 @@ EXAMPLE_CONFIG: Mapping[str, Any] = {
     "operational": {"batch_size": 100, "max_retries": 3, "gap_check_interval_hours": 1},
     "features": {"enable_verification": True, "enable_auto_backfill": True},
 }
-_USAGE_EXIT = 2  # python -m projector: a usage error (bad setting, wrong database)
+_USAGE_EXIT = ExitCode.USAGE  # python -m projector: a usage error (bad setting, wrong database)
 
 
 async def provision(streams_file: Path, nats_url: str, env: Mapping[str, str], console: Console,

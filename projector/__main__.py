@@ -11,13 +11,14 @@ PROJECTOR_HEARTBEAT_MS (1000), PROJECTOR_LOCK_POLL_MS (200), PROJECTOR_RETRY_MAX
   status    the projector's state, checkpoint and lag (--json for machines)
   migrate   apply pending SQL migrations and exit (run and rebuild also do this)
 
-Exit codes:
-  0    done (run: stopped by SIGINT/SIGTERM; status: not failed)
-  1    internal error (a bug; traceback on stderr)
+Exit codes (the project's one table, ``ledger.exit_codes``):
+  0    done (run: stopped by SIGINT/SIGTERM; status: running or standing by, heartbeat fresh)
+  70   internal error (a bug; traceback on stderr)
   2    usage error: bad argument or setting, wrong database/credentials, edited migration
-  3    unavailable: PostgreSQL or NATS unreachable (status, migrate, rebuild), or the leader
+  3    unavailable: PostgreSQL or NATS unreachable (status, migrate, rebuild), ``status`` finds
+       the projector stale (running, but no heartbeat for 10 s), or the leader
        lock was not handed over in time (rebuild)
-  4    fail-stop: the stream and the projection disagree (run, rebuild; recorded in the status
+  5    integrity (fail-stop): the stream and the projection disagree (run, rebuild; recorded in the status
        row), or `status` reports a recorded fail-stop
   130  rebuild interrupted (the live projection is untouched)
 """
@@ -58,6 +59,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from ledger.errors import LedgerError, ProjectionDiverged, Unavailable, UsageError, WorldError
+from ledger.exit_codes import EXIT_CODES_HELP, ExitCode
 
 from . import db
 from .errors import OPERATOR_HINT, DatabaseRefused
@@ -67,7 +69,10 @@ from .runner import Projector
 from .settings import ProjectorSettings
 from .status import ProjectorStatus, read_status
 
-EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_FAIL_STOP, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+# The project's one exit-code table (ledger.exit_codes).
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_FAIL_STOP, EXIT_INTERRUPTED = (
+    ExitCode.OK, ExitCode.INTERNAL, ExitCode.USAGE, ExitCode.UNAVAILABLE, ExitCode.INTEGRITY, ExitCode.INTERRUPTED,
+)
 
 
 def _instance() -> str:
@@ -127,13 +132,15 @@ async def _status(settings: ProjectorSettings, as_json: bool) -> int:
     finally:
         await db.close(conn)
     print(json.dumps(st.to_dict(), indent=2) if as_json else _describe(st))
-    return EXIT_FAIL_STOP if st.failed else EXIT_OK
+    return EXIT_FAIL_STOP if st.failed else EXIT_UNAVAILABLE if st.stale else EXIT_OK
 
 
 def _describe(st: ProjectorStatus) -> str:
     beat = "never" if st.heartbeat_age_seconds is None else f"{st.heartbeat_age_seconds:.1f}s ago"
+    state = f"stale (says {st.state}, but no heartbeat for {beat[:-4]}; is the projector running?)" \
+        if st.stale else st.state
     lines = [
-        f"state:      {st.state}",
+        f"state:      {state}",
         f"instance:   {st.instance or '-'} (heartbeat {beat})",
         f"stream:     {st.stream or '-'}",
         f"applied:    {st.last_applied_seq} of {st.stream_last_seq} "
@@ -210,7 +217,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m projector",
         description="Project the Config Ledger stream into PostgreSQL.",
-        epilog="Exit codes: 0 ok, 1 bug, 2 usage, 3 unavailable, 4 fail-stop, 130 interrupted.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)

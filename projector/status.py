@@ -34,11 +34,16 @@ __all__ = [
     "wait_applied",
     "mark_running",
     "heartbeat",
+    "STALE_AFTER_S",
     "record_failure",
     "set_state",
 ]
 
 STATES = ("starting", "running", "failed", "stopped", "rebuilding")
+
+
+#: A heartbeat older than this (the projector beats every ~1 s) means the projector is not running.
+STALE_AFTER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,12 @@ class ProjectorStatus:
     def failed(self) -> bool:
         return self.state == "failed"
 
+    @property
+    def stale(self) -> bool:
+        """Says ``running`` but has not beaten for STALE_AFTER_S: the process is likely gone."""
+        return self.state == "running" and (
+            self.heartbeat_age_seconds is None or self.heartbeat_age_seconds > STALE_AFTER_S)
+
     def ready(self, *, max_lag_seconds: float = 5.0, max_heartbeat_age: float = 5.0) -> tuple[bool, str]:
         """(ready, why) for a readiness probe: not failed, alive, and not lagging too far."""
         if self.failed:
@@ -87,6 +98,7 @@ class ProjectorStatus:
         for key, value in out.items():
             if isinstance(value, datetime):
                 out[key] = value.isoformat()
+        out["stale"] = self.stale
         return out
 
 

@@ -13,7 +13,11 @@ def _json_headers(content_type: str = "application/json") -> dict[str, str]:
 
 async def _error(resp) -> dict:
     body = await resp.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    # RFC 9457 problem details, keeping the error object existing clients read.
+    assert resp.headers["Content-Type"].startswith("application/problem+json"), resp.headers
+    assert set(body) <= {"type", "title", "status", "detail", "instance", "error"}, body
+    assert body["status"] == resp.status and body["detail"] == body["error"]["message"], body
+    assert {"code", "message", "details"} <= set(body["error"]), body
     return body["error"]
 
 
@@ -164,6 +168,6 @@ async def test_bad_rollback_bodies_are_422(api, svc: str, body: bytes) -> None:
 async def test_unknown_path_and_method_use_the_error_shape(api) -> None:
     missing = await api.get("/api/v1/nothing", headers=ADMIN)
     assert missing.status == 404 and (await _error(missing))["code"] == "not_found"
-    wrong = await api.put("/api/v1/config/x", json={}, headers=ADMIN)
+    wrong = await api.put("/api/v1/config/x/diff", json={}, headers=ADMIN)  # PUT /config/x is a replace
     assert wrong.status == 405 and (await _error(wrong))["code"] == "method_not_allowed"
-    assert "POST" in wrong.headers["Allow"]
+    assert "GET" in wrong.headers["Allow"]

@@ -103,10 +103,11 @@ async def test_patch_delete_recreate_and_rollback(api, svc: str) -> None:
     body = await gone.json()
     assert gone.status == 404 and body["error"]["message"] == f"Config not found for service: {svc}"
     assert body["error"]["details"]["deleted"] is True
-    # Patching a deleted config is not possible (404 with a rule id); deleting twice neither.
+    assert body["error"]["details"]["deleted_by"] and body["error"]["details"]["deleted_at"]
+    # Patching a deleted config is not possible; deleting twice neither: there is nothing (404).
     patched = await api.patch(f"/api/v1/config/{svc}", json={"a": 1}, headers=ADMIN)
     assert patched.status == 404 and (await patched.json())["error"]["details"]["rule"] == "patch.no_config"
-    assert (await api.delete(f"/api/v1/config/{svc}", headers=ADMIN)).status == 422
+    assert (await api.delete(f"/api/v1/config/{svc}", headers=ADMIN)).status == 404
 
     back = await api.post(f"/api/v1/config/{svc}/rollback", json={"to_version": 1, "reason": "undo"}, headers=ADMIN)
     assert back.status == 200, await back.text()

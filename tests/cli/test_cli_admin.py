@@ -35,7 +35,7 @@ def seed(cli: CliRunner, stack: RunningStack, service: str, *sizes: int) -> None
 
 
 def test_get(cli: CliRunner, stack: RunningStack) -> None:
-    human = cli("get", EXAMPLE_SERVICE, env=stack.env())
+    human = cli("get", EXAMPLE_SERVICE, "-o", "table", env=stack.env())  # piped: the bare document
     assert human.code == 0, human.err
     assert f"{EXAMPLE_SERVICE}  version 1" in human.out and '"batch_size": 100' in human.out
     machine = cli("get", EXAMPLE_SERVICE, "--json", env=stack.env())
@@ -124,8 +124,8 @@ def test_delete_and_services(cli: CliRunner, stack: RunningStack, service: str) 
     assert listed.code == 0 and service in listed.out and EXAMPLE_SERVICE in listed.out
     deleted = cli("delete", service, "--reason", "retired", env=stack.env())
     assert deleted.code == 0, deleted.err
-    one_line_error(cli("get", service, env=stack.env()), 1, "not found")
-    one_line_error(cli("delete", f"{service}-never", env=stack.env()), 2, "does not exist")
+    one_line_error(cli("get", service, env=stack.env()), 1, "was deleted")
+    one_line_error(cli("delete", f"{service}-never", env=stack.env()), 1, "not found")  # not a usage error
     one_line_error(cli("services", env=stack.env(CONFIG_LEDGER_TOKEN="wrong-token-0123456789")), 2,
                    "invalid bearer token")
 

@@ -25,7 +25,7 @@ async def test_replay_until_an_instant_shows_the_events_and_the_state_then(ledge
     until = first.stored_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     env = env_of(ledger.settings)
 
-    human = await acli("replay", "billing", "--until", until, env=env)
+    human = await acli("replay", "billing", "--until", until, "-o", "table", env=env)
     assert human.code == 0, human.err
     assert "1 events up to" in human.out and "first" in human.out and "second" not in human.out
     assert '"batch_size": 100' in human.out
@@ -75,7 +75,7 @@ async def test_verify_finds_an_altered_event_and_exits_1(ledger: Ledger, acli: A
         await nc.close()
     env = env_of(settings)
     result = await acli("verify", env=env)
-    assert result.code == 1
+    assert result.code == 5  # ExitCode.INTEGRITY, not "not found"
     assert "BROKEN" in result.out and "does not recompute" in result.out
     replay = await acli("replay", "billing", env=env)
-    assert replay.code == 1 and len(replay.err_lines) == 1 and "does not recompute" in replay.err
+    assert replay.code == 5 and len(replay.err_lines) == 1 and "does not recompute" in replay.err

@@ -22,7 +22,8 @@ def one_line(result: CliResult, code: int, fragment: str) -> None:
 def test_help_lists_the_exit_codes(cli: CliRunner) -> None:
     result = cli("--help")
     assert result.code == 0
-    for line in ("0  ok", "1  not found", "2  usage error", "3  unavailable", "4  conflict"):
+    for line in ("0    ok", "1    not found", "2    usage error", "3    unavailable", "4    conflict",
+                 "5    integrity", "6    drift", "70   internal error", "130  interrupted"):
         assert line in result.out
     assert "exit codes" in cli("get", "--help").out
 
@@ -32,7 +33,7 @@ def test_help_lists_the_exit_codes(cli: CliRunner) -> None:
     (("frobnicate",), "invalid choice"),
     (("get",), "required: service"),
     (("get", "x", "--version", "two"), "invalid int value"),
-    (("rollback", "x"), "--to"),
+    (("rollback", "x", "--to"), "--to"),
 ])
 def test_argument_errors_are_one_line_exit_2(cli: CliRunner, argv: tuple[str, ...], fragment: str) -> None:
     one_line(cli(*argv), 2, fragment)

@@ -25,19 +25,29 @@ def code_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
 
 
-def test_the_two_commands_come_first() -> None:
-    first_block = code_blocks("sh")[0]
-    assert first_block.splitlines()[0].startswith("make run")
-    assert first_block.splitlines()[1].startswith("make test")
+def test_the_two_commands_and_the_venv_activation_come_first() -> None:
+    lines = code_blocks("sh")[0].splitlines()
+    assert lines[0].startswith("make run")
+    assert lines[1].startswith("source .venv/bin/activate")  # before any `config-ledger` or `python`
+    assert lines[2].startswith("make test")
     assert README.index("make run") < README.index("## ")
+    assert README.index("source .venv/bin/activate") < README.index("config-ledger ")
 
 
 def test_the_quickstart_compiles_and_uses_the_reference_api() -> None:
-    (snippet,) = code_blocks("python")
+    snippet, audit = code_blocks("python")
     ast.parse(snippet)
     assert len(snippet.strip().splitlines()) <= 16
     for name in ("ConfigClient", "on_config_update", "asyncio.run(main())"):
         assert name in snippet
+    ast.parse(audit)
+    for name in ("from client import AuditReader", "audit.verify()", "audit.state_at("):
+        assert name in audit
+
+
+def test_no_command_is_shown_with_a_venv_path() -> None:
+    """One name for the CLI everywhere (the venv is activated once, at the top)."""
+    assert ".venv/bin/config-ledger" not in README
 
 
 def cli_lines() -> list[str]:
@@ -51,8 +61,8 @@ def cli_lines() -> list[str]:
 
 @pytest.mark.parametrize("line", cli_lines())
 def test_every_command_the_readme_shows_parses(line: str) -> None:
-    argv = shlex.split(line.split("#")[0])[1:]
-    if "--help" in argv:
+    argv = shlex.split(line.split("#")[0].split(" | ")[0])[1:]
+    if "--help" in argv or "--version" in argv:
         with pytest.raises(SystemExit) as done:
             build_parser().parse_args(argv)
         assert done.value.code == 0

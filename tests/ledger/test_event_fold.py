@@ -116,10 +116,13 @@ def test_fold_detects_config_not_matching_change() -> None:
 
 
 def test_change_rules() -> None:
+    from ledger import NotFound
+
+    # Patching or deleting what does not exist is "not found" (HTTP 404, exit 1), with a rule id.
     with pytest.raises(NotFound) as missing:
-        build("svc", [Patch({"a": 1})])  # nothing to patch yet: 404 with a rule id
-    assert missing.value.details == {"rule": "patch.no_config"}
-    with pytest.raises(InvalidChange):
+        build("svc", [Patch({"a": 1})])  # nothing to patch yet
+    assert missing.value.details["rule"] == "patch.no_config"
+    with pytest.raises(NotFound, match="deleted"):
         build("svc", [Replace({"a": 1}), Delete(), Delete()])
     with pytest.raises(InvalidChange):
         Rollback()

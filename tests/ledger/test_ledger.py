@@ -183,14 +183,14 @@ async def test_rejected_input_appends_nothing(ledger: Ledger, change: object, ru
 async def test_change_errors(ledger: Ledger) -> None:
     with pytest.raises(NotFound):
         await ledger.append("svc", Rollback(to_version=1), actor="a")
-    with pytest.raises(NotFound):  # nothing to patch: 404 with rule patch.no_config
+    with pytest.raises(NotFound):  # nothing to patch: not found (404 / exit 1), not a bad change
         await ledger.append("svc", Patch({"a": 1}), actor="a")
     await ledger.append("svc", Replace({"a": 1}), actor="a")
     with pytest.raises(InvalidChange):
         await ledger.append("svc", Rollback(to_version=1), actor="a")  # already at 1
     await ledger.append("svc", Delete(), actor="a")
     assert (await ledger.current("svc")).config is None  # type: ignore[union-attr]
-    with pytest.raises(InvalidChange):
+    with pytest.raises(NotFound):
         await ledger.append("svc", Delete(), actor="a")
 
 

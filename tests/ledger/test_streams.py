@@ -11,6 +11,7 @@ import nats
 import pytest
 
 from ledger.errors import StreamConfigError
+from ledger.exit_codes import ExitCode
 from ledger.streams import apply_streams, load_streams_file
 from ops.embedded import REPO_ROOT
 
@@ -78,7 +79,7 @@ def test_cli_apply_dry_run_and_refusal(nats_server, tmp_path: Path) -> None:
                               capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60)
 
     dry = run("--dry-run")
-    assert dry.returncode == 1 and "would create" in dry.stdout
+    assert dry.returncode == ExitCode.DRIFT and "would create" in dry.stdout
     assert run().returncode == 0
     again = run()
     assert again.returncode == 0 and "unchanged" in again.stdout

@@ -13,6 +13,7 @@ import pytest
 
 from ledger import Ledger, Patch, Replace
 from ledger.errors import ProjectionDiverged
+from ledger.exit_codes import ExitCode
 from ledger.event import Event, event_hash, format_time, idempotency_event_id
 from ops.embedded import NatsServer
 from projector import EventMismatch, ProjectorSettings, StreamRegression, read_status
@@ -145,13 +146,13 @@ async def test_the_cli_exits_non_zero_on_a_fail_stop_every_time(
     poison = await poisoned_stream(ledger, not_an_event)
     for attempt in range(2):
         proc = procs.spawn(env_for(projector_settings), "run")
-        assert await wait_exit(proc, timeout=30) == 4
+        assert await wait_exit(proc, timeout=30) == ExitCode.INTEGRITY
         errors = [line for line in procs.stderr(proc).splitlines() if line.startswith("error:")]
         assert len(errors) == 1, procs.stderr(proc)
         assert f"fail-stop at stream sequence {poison}" in errors[0] and "rebuild" in errors[0]
         assert await checkpoint(pg) == poison - 1, attempt
     status = procs.spawn(env_for(projector_settings), "status")
-    assert await wait_exit(status, timeout=30) == 4
+    assert await wait_exit(status, timeout=30) == ExitCode.INTEGRITY
     assert f"stream sequence {poison}" in procs.stdout(status)
 
 
@@ -187,7 +188,7 @@ async def test_stream_regression_and_a_different_history_fail_stop_until_rebuilt
         assert isinstance(await _ended(again), StreamRegression)
     # rebuild refuses to drop applied events unless told to
     refused = procs.spawn(env_for(projector_settings), "rebuild")
-    assert await wait_exit(refused, timeout=30) == 4
+    assert await wait_exit(refused, timeout=30) == ExitCode.INTEGRITY
     assert "--accept-regression" in procs.stderr(refused)
     assert await snapshot(pg) == before
 
