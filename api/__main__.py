@@ -27,8 +27,8 @@ from ledger.errors import Unavailable, UsageError
 from ledger.exit_codes import ExitCode
 
 from .app import create_app
-from .server import GuardedSite, runner_kwargs
 from .conventions import configure_logging
+from .server import GuardedSite, runner_kwargs
 from .settings import ApiSettings
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = ExitCode.OK, ExitCode.USAGE, ExitCode.UNAVAILABLE

@@ -57,6 +57,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "stored_event_hash",
     "is_noop",
+    "check_provenance",
 ]
 
 SCHEMA_VERSION = 1
@@ -441,6 +442,15 @@ def change_from_event(event: Event) -> Change:
     return Delete()
 
 
+def check_provenance(actor: str, reason: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Who and why, checked for every write (a no-op too): an actor, and no secret in either."""
+    if not actor:
+        raise InvalidChange("actor must not be empty")
+    if limits.secrets_policy:
+        check_text(reason, "reason")
+        check_text(actor, "actor")
+
+
 def is_noop(previous: Event | None, change: Change) -> bool:
     """Would ``change`` leave the current document as it is? (Re-sending the current document,
     an empty or already-applied patch.) Such a write answers "unchanged" and appends nothing;
@@ -487,11 +497,7 @@ def new_event(
     config = apply(previous.config if previous else None, change, target)
     if config is not None:
         validate_document(config, limits)
-    if not actor:
-        raise InvalidChange("actor must not be empty")
-    if limits.secrets_policy:
-        check_text(reason, "reason")
-        check_text(actor, "actor")
+    check_provenance(actor, reason, limits)
     fields: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "event_id": event_id,

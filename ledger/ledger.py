@@ -30,7 +30,16 @@ from .errors import (
     VersionConflict,
     WrongLastSequence,
 )
-from .event import Change, Event, Rollback, format_time, idempotency_event_id, is_noop, new_event
+from .event import (
+    Change,
+    Event,
+    Rollback,
+    check_provenance,
+    format_time,
+    idempotency_event_id,
+    is_noop,
+    new_event,
+)
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
 from .retry import within_deadline
 from .schema import validate as validate_schema
@@ -292,6 +301,7 @@ class Ledger:
                     cached = None
                     continue
                 assert last_event is not None
+                check_provenance(actor, reason, self.settings.limits)  # a refused reason stays refused
                 return Appended(last_event, last_seq, duplicate=False, unchanged=True)
             target = await self._rollback_target(service, change, last_event)
             event = new_event(

@@ -46,7 +46,7 @@ async def _read_until_closed(reader: asyncio.StreamReader) -> bytes:
 
 def _json_body(raw: bytes) -> dict:
     head, _, body = raw.partition(b"\r\n\r\n")
-    assert b"application/json" in head.lower(), head
+    assert b"application/problem+json" in head.lower(), head
     return orjson.loads(body)
 
 

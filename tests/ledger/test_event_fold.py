@@ -116,7 +116,6 @@ def test_fold_detects_config_not_matching_change() -> None:
 
 
 def test_change_rules() -> None:
-    from ledger import NotFound
 
     # Patching or deleting what does not exist is "not found" (HTTP 404, exit 1), with a rule id.
     with pytest.raises(NotFound) as missing:

@@ -13,8 +13,8 @@ import pytest
 
 from ledger import Ledger, Patch, Replace
 from ledger.errors import ProjectionDiverged
-from ledger.exit_codes import ExitCode
 from ledger.event import Event, event_hash, format_time, idempotency_event_id
+from ledger.exit_codes import ExitCode
 from ops.embedded import NatsServer
 from projector import EventMismatch, ProjectorSettings, StreamRegression, read_status
 from tests.conftest import provision
