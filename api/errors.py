@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from ledger.errors import (
+    FleetConflict,
     InvalidChange,
     InvalidConfig,
     InvalidServiceName,
@@ -120,7 +121,7 @@ def status_of(exc: LedgerError) -> int:
         return 404
     if isinstance(exc, InvalidChange):
         return 422
-    if isinstance(exc, VersionConflict):
+    if isinstance(exc, VersionConflict | FleetConflict):
         return 409
     if isinstance(exc, UsageError):
         return 400
