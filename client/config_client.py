@@ -51,6 +51,7 @@ from ledger.nats_io import StoredMsg
 from ledger.settings import settings_error
 
 from .binding import Bound
+from .fleet import FleetMember
 from .http_source import HttpSource
 from .lkg import LastKnownGood, LkgWriter
 from .notify import Callback, Notifier
@@ -85,13 +86,18 @@ class ConfigClient:
         ledger_settings: LedgerSettings | None = None,
         http_timeout: float | None = None,
         stream_startup_timeout: float | None = None,
+        instance_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        heartbeat_s: float = 10.0,
     ) -> None:
         """Defaults come from ``environ`` (``os.environ`` when None), read here, once.
 
         ``nats_url=""`` turns the stream off even when ``$NATS_URL`` is set; ``lkg_path=False``
         turns the last-known-good file off. ``ledger_settings`` names the stream and subject
         prefix (default ``CONFIG_LEDGER`` / ``config.events``, or ``$LEDGER_STREAM`` /
-        ``$LEDGER_SUBJECT_PREFIX``).
+        ``$LEDGER_SUBJECT_PREFIX``). ``instance_id`` (default: host name and pid) and ``labels``
+        name this instance in the fleet's convergence view and rollout stages; it acknowledges
+        every apply and re-sends that every ``heartbeat_s`` seconds (``client.fleet``).
         """
         self.service_name = validate_service_name(service_name)
         if cache_ttl_seconds < 0:
@@ -142,6 +148,7 @@ class ConfigClient:
         self._callbacks: list[Callback] = []
         self._bindings: list[Bound[Any]] = []
         self._notifier = Notifier()
+        self._fleet = FleetMember(self, self.service_name, instance_id, labels, heartbeat_s)
         self._refresh_lock = asyncio.Lock()
         self._init_lock = asyncio.Lock()
 
@@ -177,6 +184,11 @@ class ConfigClient:
     def version(self) -> int | None:
         """The ledger version of the current config (of the deletion, after one); None if unknown."""
         return self._state.version
+
+    @property
+    def instance_id(self) -> str:
+        """This instance's id in the fleet (acknowledgements, rollout stages)."""
+        return self._fleet.instance_id
 
     @property
     def updated_at(self) -> datetime | None:
@@ -285,6 +297,8 @@ class ConfigClient:
                 )
         elif self._hot:
             self._spawn(self._run_sse(), "config-sse")
+        if not self.settings.nats_url:
+            self._fleet.start_http(self.central_hub_url, self.settings.token, self.settings.http_timeout, self._spawn)
         if not self._stream_answered:
             await self._refresh_from_hub()
 
@@ -354,12 +368,16 @@ class ConfigClient:
         self._fresh_until = time.monotonic() + self.cache_ttl_seconds
         self._retry_at = 0.0
 
-    def _offer(self, snap: Snapshot) -> bool:
-        """Take ``snap`` if it moves the config forward; True when the config changed."""
+    def _offer(self, snap: Snapshot, force: bool = False) -> bool:
+        """Take ``snap`` if it moves the config forward; True when the config changed.
+
+        ``force`` (a rollout's candidate in or out) takes it whatever its version."""
+        if not force:
+            snap = self._fleet.overlay(snap)
         state = self._state
         if snap.source in (Source.STREAM, Source.API):
             self._touch()
-        if snap.version is not None and self._high_water is not None and snap.version <= self._high_water:
+        if not force and snap.version is not None and self._high_water is not None and snap.version <= self._high_water:
             if snap.version == state.version and state.source is Source.LKG and snap.source is not Source.LKG:
                 self._state = replace(state, source=snap.source, seq=snap.seq)  # confirmed current
             return False
@@ -381,6 +399,7 @@ class ConfigClient:
                     new.source.value,
                     exc.message,
                 )
+                self._fleet.rejected(new, exc.message)
                 return False
         elif new.config is not None:
             models = [bound.validate(new.config, None) for bound in self._bindings]  # checked by bind()
@@ -389,7 +408,7 @@ class ConfigClient:
 
         self._state = new
         if new.version is not None:
-            self._high_water = max(self._high_water or 0, new.version)
+            self._high_water = new.version if force else max(self._high_water or 0, new.version)
         if self._lkg_writer is not None and snap.source in (Source.STREAM, Source.API):
             self._lkg_writer.submit(snap)
         calls: list[tuple[Callback, Any]] = []
@@ -399,9 +418,23 @@ class ConfigClient:
         for bound, model in zip(self._bindings, models, strict=True):
             calls.extend(bound._set(model, new.version))
         label = f"{self.service_name} version {new.version} from {snap.source.value}"
-        self._notifier.submit(calls, label)
+        self._notifier.submit(calls, label, self._fleet.after_apply(new, state))
         log.info("config of %s is now version %s (%s)", self.service_name, new.version, new.source.value)
         return True
+
+    def _revert(self, new: Snapshot, previous: Snapshot) -> None:
+        """A callback refused ``new``: keep ``previous`` (and tell the callbacks so)."""
+        if self._state is not new:
+            return
+        self._state, self._high_water = previous, previous.version
+        config = previous.config if previous.config is not None else {}
+        calls = [(callback, copy.deepcopy(config)) for callback in self._callbacks]
+        for bound in self._bindings:
+            model = bound.validate(previous.config, previous.version) if previous.config is not None else None
+            calls.extend(bound._set(model, previous.version))
+        self._notifier.submit(calls, f"{self.service_name} back to version {previous.version}")
+        log.warning("config of %s stays version %s: version %s was rejected", self.service_name,
+                    previous.version, new.version)
 
     # --- pull: refresh on demand ---------------------------------------------------------------
 
@@ -482,6 +515,7 @@ class ConfigClient:
                 )
                 try:
                     self._nc = await asyncio.shield(self._connecting)
+                    self._fleet.start_nats(self._nc, self.settings.ledger, self._spawn)
                     break
                 except LedgerError as exc:
                     problem = exc.message
