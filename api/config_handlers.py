@@ -17,6 +17,7 @@ from .body import JSON, MERGE_PATCH, read_body, read_json
 from .cache import CachedConfig
 from .diff import diff
 from .errors import BadRequest, Unprocessable
+from .fleet_handlers import guard_write
 from .keys import FEED, PRINCIPAL, READER, REPO, SETTINGS, WRITER
 from .params import (
     clean_text,
@@ -258,6 +259,7 @@ def _write_response(result: WriteResult, message: str) -> web.Response:
 
 
 async def _write(request: web.Request, service: str, change: Any, reason: str) -> WriteResult:
+    await guard_write(request, service)  # 409 during a rollout (issue 16)
     return await request.app[WRITER].write(
         service,
         change,

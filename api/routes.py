@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from . import config_handlers as cfg
+from . import fleet_handlers as fleet
 from . import ops_handlers as ops
 from .auth import Action
 from .sse import watch
@@ -49,6 +50,26 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/config/{service}/rollback", cfg.rollback_config, "config.rollback", Action.WRITE),
     Route("GET", "/api/v1/config/{service}/diff", cfg.diff_config, "config.diff", Action.AUDIT),
     Route("GET", "/api/v1/config/{service}/watch", watch, "config.watch", Action.WATCH),
+    # the fleet (issue 16): convergence view, acknowledgements, staged rollouts, scheduled changes
+    Route("GET", "/api/v1/config/{service}/instances", fleet.instances, "fleet.instances", Action.AUDIT,
+          summary="Live instances with labels, applied version, status and last seen, plus a summary",
+          query=fleet.InstancesQuery, responses={200: fleet.InstancesView}),
+    Route("POST", "/api/v1/config/{service}/instances/{instance}", fleet.report_instance, "fleet.report",
+          Action.READ, summary="An apply acknowledgement or heartbeat from a client without NATS",
+          body=fleet.AckBody, responses={202: None}),
+    Route("POST", "/api/v1/config/{service}/rollouts", fleet.start_rollout, "rollout.start", Action.WRITE,
+          summary="Start (or schedule, with not_before) a staged rollout of a change",
+          body=fleet.RolloutSpec, responses={201: fleet.RolloutView}),
+    Route("GET", "/api/v1/config/{service}/rollouts/{rollout}", fleet.get_rollout, "rollout.get", Action.AUDIT,
+          summary="A rollout's state, current stage and per-stage counts", responses={200: fleet.RolloutView}),
+    Route("POST", "/api/v1/config/{service}/rollouts/{rollout}/{action:promote|pause|abort}", fleet.rollout_action,
+          "rollout.action", Action.WRITE, summary="Promote the next stage, pause, or abort (back to the base)",
+          responses={200: fleet.RolloutView}),
+    Route("POST", "/api/v1/config/{service}/schedules", fleet.schedule_change, "schedule.create", Action.WRITE,
+          summary="Store a write now, applied by the rollout controller at not_before",
+          body=fleet.ScheduleBody, responses={201: fleet.ScheduleView}),
+    Route("DELETE", "/api/v1/config/{service}/schedules/{schedule}", fleet.cancel_schedule, "schedule.cancel",
+          Action.WRITE, summary="Cancel a pending scheduled change", responses={200: fleet.ScheduleView}),
 ]
 
 

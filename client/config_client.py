@@ -423,16 +423,13 @@ class ConfigClient:
         return True
 
     def _revert(self, new: Snapshot, previous: Snapshot) -> None:
-        """A callback refused ``new``: keep ``previous`` (and tell the callbacks so)."""
+        """A callback raised on ``new``: keep ``previous`` (reported as rejected by ``client.fleet``)."""
         if self._state is not new:
             return
         self._state, self._high_water = previous, previous.version
-        config = previous.config if previous.config is not None else {}
-        calls = [(callback, copy.deepcopy(config)) for callback in self._callbacks]
-        for bound in self._bindings:
+        for bound in self._bindings:  # the callbacks are not called again
             model = bound.validate(previous.config, previous.version) if previous.config is not None else None
-            calls.extend(bound._set(model, previous.version))
-        self._notifier.submit(calls, f"{self.service_name} back to version {previous.version}")
+            bound._set(model, previous.version)
         log.warning("config of %s stays version %s: version %s was rejected", self.service_name,
                     previous.version, new.version)
 
