@@ -6,6 +6,7 @@ checks it), with its parameters, responses, errors and the roles allowed to call
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .auth import Action
@@ -463,13 +464,27 @@ def _responses() -> dict[str, Any]:
     return out
 
 
+def _from_contract(route: Any) -> dict[str, Any]:
+    """A route without a hand-written entry: its contract (summary, body, responses)."""
+    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+              for n in re.findall(r"\{(\w+)", route.path)]
+    op: dict[str, Any] = {"summary": route.summary, "parameters": params, "responses": {}}
+    if route.body is not None:
+        op["requestBody"] = {"required": True, "content": _json_content(route.body.model_json_schema())}
+    for status, model in route.responses.items():
+        body = {"content": _json_content(model.model_json_schema())} if model is not None else {}
+        op["responses"][str(status)] = {"description": route.summary, **body}
+    op["responses"].update(_errors(400, 401, 403, 404, 409, 422, 503))
+    return op
+
+
 def build_openapi(*, auth: bool = True, server_url: str | None = None) -> dict[str, Any]:
     """The whole document; every route of ``api.routes.ROUTES`` is described."""
     from .routes import ROUTES  # routes import the handlers; keep this module light
 
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        op = dict(OPERATIONS[route.name])
+        op = dict(OPERATIONS.get(route.name) or _from_contract(route))
         op["operationId"] = route.name.replace(".", "_")
         roles = _ROLES[route.action]
         if route.action is Action.PUBLIC:
@@ -478,7 +493,7 @@ def build_openapi(*, auth: bool = True, server_url: str | None = None) -> dict[s
             op["security"] = [{"bearerAuth": []}]
             op["x-roles"] = roles
             op["description"] = (op.get("description", "") + f"\n\nRoles: {', '.join(roles)}.").strip()
-        paths.setdefault(route.path, {})[route.method.lower()] = op
+        paths.setdefault(re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path), {})[route.method.lower()] = op
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
