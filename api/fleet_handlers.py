@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from ledger import fleet_steps as steps
 from ledger.acks import Ack, live, summarize, validate_instance_id
@@ -101,7 +101,7 @@ class ScheduleBody(BaseModel):
 
     change: ChangeSpec
     reason: str = Field("", max_length=2000)
-    not_before: datetime
+    not_before: AwareDatetime
 
 
 class ScheduleView(BaseModel):
@@ -236,8 +236,6 @@ async def schedule_change(request: web.Request) -> web.Response:
     service = service_param(request.match_info["service"])
     body: ScheduleBody = _parse(ScheduleBody, await read_json(request, limit=request.app[SETTINGS].max_body),
                                 "schedule.shape")
-    if body.not_before.tzinfo is None:
-        raise InvalidConfig("schedule.shape", "not_before must carry a time zone", path="not_before")
     await candidate_of(request.app[LEDGER], service, body.change.to_change())  # valid now, or 4xx now
     log = _log(request)
     head = await log.head(service)

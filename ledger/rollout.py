@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from .event import Change, Patch, Replace
 
@@ -104,7 +104,7 @@ class RolloutSpec(BaseModel):
     reason: str = Field("", max_length=2000)
     stages: list[StageSpec] = Field(min_length=1, max_length=MAX_STAGES)
     gate: GateSpec = Field(default_factory=GateSpec)
-    not_before: datetime | None = None
+    not_before: AwareDatetime | None = None  # RFC 3339 with a zone: a naive instant is ambiguous
 
 
 class Rollout(BaseModel):
