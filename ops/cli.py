@@ -18,7 +18,7 @@ from typing import IO, Any, NoReturn
 
 from ledger.errors import LedgerError
 
-from . import cli_admin, cli_audit, cli_servers
+from . import cli_admin, cli_audit, cli_fleet, cli_servers
 from .cli_context import DEFAULT_API_URL, DEFAULT_NATS_URL, CliContext
 from .cli_exit import EPILOG, ExitCode, exit_code_for
 from .cli_render import Output
@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--at", required=True, metavar="T", help="RFC 3339 instant, or now")
 
     command("services", cli_admin.cmd_services, "every service with its current version", api_opts)
+    cli_fleet.add_commands(command, sub, api_opts)  # instances, rollout, schedule (issue 16)
 
     # --- audit: straight from the stream ----------------------------------------------------
     replay = command("replay", cli_audit.cmd_replay,
