@@ -9,6 +9,7 @@ CAS-appended on the state it was checked against (409 ``rollout.concurrent`` if 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,18 +17,18 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from ledger import fleet_steps as steps
-from ledger.acks import Ack, live, summarize, validate_instance_id
+from ledger.acks import Ack, Summary, live, state_of, summarize, validate_instance_id
 from ledger.errors import FleetConflict, InvalidConfig
 from ledger.fleet_events import FleetKind, Scheduled
 from ledger.fleet_log import FleetLog, candidate_of
-from ledger.rollout import ChangeSpec, RolloutSpec, count, runs_candidate
+from ledger.rollout import ChangeSpec, Rollout, RolloutSpec, count, runs_candidate
 
 from .body import read_json
-from .keys import LEDGER, PRINCIPAL, SETTINGS
+from .keys import FEED, LEDGER, METRICS, PRINCIPAL, SETTINGS
 from .params import service_param
 from .views import dumps
 
-__all__ = ["guard_write", "instances", "report_instance", "start_rollout", "get_rollout", "rollout_action",
+__all__ = ["guard_write", "assess", "instances", "observe_fleet", "report_instance", "start_rollout", "get_rollout", "rollout_action",
            "schedule_change", "cancel_schedule", "AckBody", "InstancesView", "RolloutView", "ScheduleBody",
            "ScheduleView", "INSTANCE_TTL_S"]
 
@@ -130,26 +131,50 @@ async def guard_write(request: web.Request, service: str) -> None:
 # --- the convergence view ----------------------------------------------------------------------
 
 
+def assess(service: str, acks: list[Ack], base: int | None, rollout: Rollout | None) -> tuple[Summary, list[dict[str, Any]]]:
+    """The convergence of ``service``'s live instances (pure): the summary and one row each."""
+    rollout_id = rollout.id if rollout else None
+    wants = {a.instance for a in acks if a.staged and runs_candidate(rollout, service, a.instance, a.labels)}
+    rows = []
+    for ack in acks:
+        on_candidate = ack.instance in wants
+        dumped = ack.model_dump(mode="json", exclude={"service"})
+        rows.append({**{k: v for k, v in dumped.items() if k != "at"}, "last_seen": dumped["at"],
+                     "state": state_of(ack, base, rollout_id, on_candidate),
+                     "target": "candidate" if on_candidate else "base"})
+    return summarize(acks, base, rollout_id, wants), rows
+
+
 async def instances(request: web.Request) -> web.Response:
     service = service_param(request.match_info["service"])
     log = _log(request)
-    now = datetime.now(UTC)
-    acks = live(await log.acks(service), now, _ttl(request))
+    acks = live(await log.acks(service), datetime.now(UTC), _ttl(request))
     head = await log.head(service)
-    rollout = head.state.active
     current = await request.app[LEDGER].current(service)
-    base = current.version if current else None
-    wants = {a.instance for a in acks if a.staged and runs_candidate(rollout, service, a.instance, a.labels)}
-    summary = summarize(acks, base, rollout.id if rollout else None, wants)
-    rows = []
-    for ack in acks:
-        state = ("rejected" if ack.status == "rejected" else
-                 "applied" if (ack.rollout == (rollout.id if ack.instance in wants and rollout else None)
-                               and (ack.instance in wants or ack.version == base)) else "behind")
-        rows.append({**ack.model_dump(mode="json", exclude={"service", "at"}), "state": state,
-                     "last_seen": ack.model_dump(mode="json")["at"],
-                     "target": "candidate" if ack.instance in wants else "base"})
+    summary, rows = assess(service, acks, current.version if current else None, head.state.active)
     return _json({"service": service, "summary": summary.model_dump(), "instances": rows})
+
+
+async def observe_fleet(app: web.Application) -> None:
+    """Set ``config_api_fleet_instances`` for every service with live instances: one read of the
+    acks stream and one of the fleet heads; the target versions come from the projection cache."""
+    led = app[LEDGER]
+    log = FleetLog(led.nc, led.settings)
+    by_service: dict[str, list[Ack]] = defaultdict(list)
+    for ack in live(await log.acks(), datetime.now(UTC), INSTANCE_TTL_S):
+        by_service[ack.service].append(ack)
+    heads = await log.heads() if by_service else {}
+    counts: dict[str, Summary] = {}
+    for service, acks in by_service.items():
+        cached, head = app[FEED].cache.get(service), heads.get(service)
+        summary, _ = assess(service, acks, cached.version.version if cached else None,
+                            head.state.active if head else None)
+        counts[service] = summary
+    gauge = app[METRICS].fleet_instances
+    gauge.clear()  # a service whose instances all died leaves the metric
+    for service, summary in sorted(counts.items()):
+        for state in ("applied", "rejected", "behind"):
+            gauge.labels(service, state).set(getattr(summary, state))
 
 
 async def report_instance(request: web.Request) -> web.Response:

@@ -64,6 +64,11 @@ class Metrics:
             "config_api_projection_feed_live", "1 while the LISTEN/NOTIFY feed is connected", registry=r
         )
         self.sse_watchers = Gauge("config_api_sse_watchers", "Open SSE watch streams", registry=r)
+        self.fleet_instances = Gauge(
+            "config_api_fleet_instances", "Live instances by service and state (applied, rejected, "
+            "behind the target or the rollout candidate they should run), as of the scrape",
+            ["service", "state"], registry=r,
+        )
         # labels() is a dict lookup behind a lock; keep the children we use per request.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
+from ledger.errors import LedgerError
+
+from .fleet_handlers import observe_fleet
 from .health import check_readiness
 from .keys import FEED, LEDGER, METRICS, OPENAPI, REPO, SETTINGS
 from .metrics import CONTENT_TYPE
 from .views import dumps
 
 __all__ = ["healthz", "readyz", "metrics", "openapi"]
+
+log = logging.getLogger("api")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,6 +44,10 @@ async def metrics(request: web.Request) -> web.Response:
     if r.lag_seconds is not None:
         m.lag_seconds.set(r.lag_seconds)
     m.projector_failed.set(1 if r.failed else 0)
+    try:
+        await observe_fleet(app)  # instances per service and state (issue 16)
+    except LedgerError as exc:  # NATS unreachable: the last values stay; readiness says why
+        log.debug("fleet metrics: %s", exc.message)
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

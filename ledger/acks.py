@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 from .errors import InvalidConfig
 from .event import format_time
 
-__all__ = ["Ack", "INSTANCE_RE", "validate_instance_id", "safe_instance_id", "live", "Summary", "summarize"]
+__all__ = ["Ack", "INSTANCE_RE", "validate_instance_id", "safe_instance_id", "live", "Summary", "summarize", "state_of"]
 
 INSTANCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # one NATS subject token
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -83,25 +83,25 @@ class Summary(BaseModel):
     behind: int
 
 
+def state_of(ack: Ack, target_version: int | None, rollout: str | None, on_candidate: bool) -> str:
+    """``applied`` when the instance runs what it should (the rollout's candidate if
+    ``on_candidate``, else the target version), ``rejected`` when it refused that, else ``behind``."""
+    if ack.rollout != (rollout if on_candidate else None):
+        return "behind"
+    if ack.status == "rejected":
+        return "rejected"
+    return "applied" if on_candidate or ack.version == target_version else "behind"
+
+
 def summarize(acks: list[Ack], target_version: int | None, rollout: str | None, wants_candidate: set[str]) -> Summary:
-    """Counts against the target: an instance is *applied* when it runs what it should (the
-    candidate if ``wants_candidate`` holds its id, else the base), *rejected* when it refused
-    that, else *behind*."""
-    applied = rejected = 0
-    for ack in acks:
-        on_candidate = ack.instance in wants_candidate
-        wanted_rollout = rollout if on_candidate else None
-        if ack.status == "rejected" and ack.rollout == wanted_rollout:
-            rejected += 1
-        elif ack.status == "applied" and ack.rollout == wanted_rollout and (
-            on_candidate or ack.version == target_version
-        ):
-            applied += 1
+    """Counts against the target (``state_of`` each instance; ``wants_candidate``: the ids that
+    should run the rollout's candidate)."""
+    states = [state_of(a, target_version, rollout, a.instance in wants_candidate) for a in acks]
     return Summary(
         target_version=target_version,
         rollout=rollout,
         instances=len(acks),
-        applied=applied,
-        rejected=rejected,
-        behind=len(acks) - applied - rejected,
+        applied=states.count("applied"),
+        rejected=states.count("rejected"),
+        behind=states.count("behind"),
     )

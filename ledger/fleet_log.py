@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 
 from . import nats_io
 from .acks import Ack
-from .errors import FleetConflict, InvalidConfig, LedgerError
+from .errors import FleetConflict, InvalidConfig
 from .fleet_events import FleetEvent, FleetKind, FleetState, next_fleet_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
 from .settings import LedgerSettings
@@ -111,15 +111,13 @@ class FleetLog:
 
     # --- acknowledgements ----------------------------------------------------------------------
 
-    async def acks(self, service: str) -> list[Ack]:
-        """The latest acknowledgement of every instance still in the bounded stream."""
-        try:
-            msgs = await nats_io.direct_multi_last(
-                self.nc, self.settings.acks_stream, [self.settings.acks_wildcard(validate_service_name(service))],
-                timeout=self.settings.request_timeout,
-            )
-        except LedgerError:
-            raise
+    async def acks(self, service: str | None = None) -> list[Ack]:
+        """The latest acknowledgement of every instance (of ``service``, or of every service) still
+        in the bounded stream."""
+        wildcard = self.settings.acks_wildcard(validate_service_name(service) if service is not None else None)
+        msgs = await nats_io.direct_multi_last(
+            self.nc, self.settings.acks_stream, [wildcard], timeout=self.settings.request_timeout
+        )
         out = []
         for msg in msgs:
             try:

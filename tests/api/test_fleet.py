@@ -75,6 +75,22 @@ async def test_the_instances_view_counts_applied_rejected_and_behind(api: TestCl
     assert abs((datetime.now(UTC) - seen).total_seconds()) < 60
 
 
+async def test_metrics_count_instances_per_service_and_state(api: TestClient, svc: str) -> None:
+    assert (await post(api, svc, {"limit": 1})).status == 200
+    assert (await post(api, svc, {"limit": 3})).status == 200
+    for name, version, status in (("a1", 2, "applied"), ("a2", 2, "applied"), ("b1", 1, "applied"),
+                                  ("r1", 2, "rejected")):
+        await _ack(api, svc, name, version=version, status=status)
+
+    async def counted() -> bool:
+        text = await (await api.get("/metrics")).text()
+        return all(f'config_api_fleet_instances{{service="{svc}",state="{state}"}} {n}.0' in text
+                   for state, n in (("applied", 2), ("rejected", 1), ("behind", 1)))
+
+    # the target version comes from the projection cache, which follows the projector
+    await wait_for(counted, timeout=15, interval=0.2, what="fleet gauges for the service")
+
+
 async def test_a_dead_instance_leaves_the_view_after_its_ttl(api: TestClient, svc: str) -> None:
     assert (await post(api, svc, {"limit": 1})).status == 200
     await _ack(api, svc, "dying", version=1, status="applied")
