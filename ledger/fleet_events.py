@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -31,6 +32,8 @@ __all__ = [
     "next_fleet_event",
     "verify_chain",
     "verify_decisions",
+    "verify_steps",
+    "FleetReport",
     "CONTROLLER",
 ]
 
@@ -186,25 +189,101 @@ _DECIDED = {
 
 
 def verify_decisions(events: Iterable[FleetEvent]) -> list[str]:
-    """Re-run the gate on the numbers every automatic decision recorded; list disagreements."""
+    """Re-run the gate on the numbers every automatic decision recorded; list disagreements.
+
+    An abort that records ``write_failed`` is a gate that held (``complete``) whose ledger write
+    was then refused (the base version moved): the gate must say ``complete`` for it."""
     problems: list[str] = []
     gates: dict[str, GateSpec] = {}
     for event in events:
         rollout = event.state.rollout
         if rollout is not None:
-            gates[rollout.id] = rollout.gate
+            gates.setdefault(rollout.id, rollout.gate)
         if event.actor != CONTROLLER or event.kind not in _DECIDED or "counts" not in event.detail:
             continue
+        where = f"{event.service} fleet #{event.seq}"
         d = event.detail
-        counts = Counts(**{k: d["counts"][k] for k in ("cohort", "applied", "rejected")})
-        again = decide(
-            gates[event.ref], counts, elapsed_s=d["elapsed_s"], paused=d["paused"], last_stage=d["last_stage"]
-        )
-        if again.action != _DECIDED[event.kind]:
-            problems.append(
-                f"{event.service} fleet #{event.seq}: recorded {event.kind.value}, the gate says {again.action}"
-            )
+        try:
+            counts = Counts(**{k: int(d["counts"][k]) for k in ("cohort", "applied", "rejected")})
+            again = decide(gates[event.ref], counts, elapsed_s=float(d["elapsed_s"]), paused=bool(d["paused"]),
+                           last_stage=bool(d["last_stage"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{where}: the recorded decision cannot be re-run ({type(exc).__name__}: {exc})")
+            continue
+        recorded = "complete" if d.get("write_failed") else _DECIDED[event.kind]
+        if again.action != recorded:
+            problems.append(f"{where}: recorded {event.kind.value}, the gate says {again.action} ({again.why})")
     return problems
+
+
+def _transition(kind: FleetKind, ref: str, before: FleetState, after: FleetState) -> str | None:
+    """What is wrong with going from ``before`` to ``after`` by a ``kind`` step about ``ref``."""
+    old, new = before.rollout, after.rollout
+    pending = {s.id for s in before.scheduled}
+    now_pending = {s.id for s in after.scheduled}
+    if kind is FleetKind.CHANGE_SCHEDULED:
+        return None if now_pending == pending | {ref} and ref not in pending else "the schedule did not gain it"
+    if kind in (FleetKind.SCHEDULE_CANCELLED, FleetKind.SCHEDULE_APPLIED, FleetKind.SCHEDULE_FAILED):
+        return None if ref in pending and now_pending == pending - {ref} else "it was not pending, or more changed"
+    if new is None or new.id != ref:
+        return "the state does not hold that rollout"
+    if kind is FleetKind.ROLLOUT_STARTED:
+        if before.active is not None:
+            return f"rollout {before.active.id} was still active"
+        return None if (new.state, new.stage) == ("running", 0) else "a rollout starts running at stage 0"
+    if old is None or old.id != ref or not old.active:
+        return "that rollout was not active"
+    expected = {
+        FleetKind.STAGE_PROMOTED: ("running", old.stage + 1),
+        FleetKind.ROLLOUT_PAUSED: ("paused", old.stage),
+        FleetKind.ROLLOUT_ABORTED: ("aborted", old.stage),
+        FleetKind.ROLLOUT_COMPLETED: ("completed", old.stage),
+    }[kind]
+    if (new.state, new.stage) != expected:
+        return f"went from {old.state} at stage {old.stage} to {new.state} at stage {new.stage}"
+    if kind is FleetKind.STAGE_PROMOTED and new.stage > new.last_stage:
+        return "promoted past the last stage"
+    if new.model_dump(exclude={"state", "stage", "stage_at", "outcome", "result_version"}) != old.model_dump(
+        exclude={"state", "stage", "stage_at", "outcome", "result_version"}
+    ):
+        return "the rollout's change, stages, gate or versions changed"
+    return None
+
+
+def verify_steps(events: Iterable[FleetEvent]) -> list[str]:
+    """Replay one service's fleet chain step by step: each event's state must be the one its
+    kind allows from the state before it (a promotion moves one stage, a finished rollout never
+    moves again, a schedule is applied or cancelled only while pending, ...)."""
+    problems: list[str] = []
+    before = FleetState()
+    for event in events:
+        wrong = _transition(event.kind, event.ref, before, event.state)
+        if wrong is not None:
+            problems.append(f"{event.service} fleet #{event.seq}: {event.kind.value} {event.ref}: {wrong}")
+        before = event.state
+    return problems
+
+
+@dataclass
+class FleetReport:
+    """Result of verifying fleet chains: links and hashes, step transitions, and every automatic
+    decision re-run on the numbers it recorded (``decisions``)."""
+
+    services: int = 0
+    events: int = 0
+    decisions: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, events: list[FleetEvent]) -> None:
+        """Verify one service's chain (oldest first) into this report."""
+        self.services += 1
+        self.events += len(events)
+        self.decisions += sum(1 for e in events if e.actor == CONTROLLER and "counts" in e.detail)
+        self.problems += verify_chain(events) + verify_steps(events) + verify_decisions(events)
 
 
 def gate_detail(rollout: Rollout, counts: Counts, elapsed_s: float, why: str) -> dict[str, Any]:

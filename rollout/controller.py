@@ -105,7 +105,8 @@ class Controller:
         except VersionConflict as exc:
             why = f"the base version moved ({exc.message}); the candidate was not written"
             await self._append(head, service, FleetKind.ROLLOUT_ABORTED, rollout.id,
-                               steps.abort(state, rollout.id, why), actor=CONTROLLER, reason=why, detail=detail)
+                               steps.abort(state, rollout.id, why), actor=CONTROLLER, reason=why,
+                               detail={**detail, "write_failed": why})
             return
         detail = {**detail, "version": appended.version}
         await self._append(head, service, FleetKind.ROLLOUT_COMPLETED, rollout.id,
