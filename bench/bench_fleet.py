@@ -1,7 +1,10 @@
 """Fleet: time from ``promote`` to 100 % applied (acknowledged) for N client instances, beside a
-same-run baseline (a plain write reaching the same N instances); ack traffic per instance per hour.
+same-run baseline (a plain write reaching the same N instances); ack traffic per instance per hour;
+controller failover (``bench.bench_fleet_failover``: kill -9 of the leader -> the standby's first
+decision, beside the lock poll interval and a live leader's decision latency).
 
-    .venv/bin/python -m bench fleet          (N = BENCH_FLEET_N, default 50)
+    .venv/bin/python -m bench fleet          (N = BENCH_FLEET_N, default 50;
+                                              BENCH_FLEET_FAILOVERS rounds, default 3)
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ async def _all_acked(log: FleetLog, n: int, version: int, rollout: str | None, d
 
 
 async def main() -> None:
+    await _promote_bench()
+    from .bench_fleet_failover import failover_bench
+
+    await failover_bench(int(os.environ.get("BENCH_FLEET_FAILOVERS", "3")))
+
+
+async def _promote_bench() -> None:
     n = int(os.environ.get("BENCH_FLEET_N", "50"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     server = NatsServer(tmp / "nats").start()

@@ -2,7 +2,8 @@
 
 Settings from the environment: DATABASE_URL (required: the leader lock), NATS_URL,
 LEDGER_STREAM, LEDGER_SUBJECT_PREFIX, ROLLOUT_INSTANCE_TTL_S (30: an instance silent that long
-is dead and out of every cohort), ROLLOUT_TICK_MS (200).
+is dead and out of every cohort), ROLLOUT_TICK_MS (200), ROLLOUT_LOCK_POLL_MS (200: how often a
+standby tries the leader lock, which bounds the failover time).
 
 Exit codes: 0 stopped by SIGINT/SIGTERM, 2 usage error (bad setting).
 """
@@ -43,11 +44,12 @@ async def _run() -> None:
         raise UsageError("DATABASE_URL is required (the controller's leader lock lives in PostgreSQL)")
     ttl = _float("ROLLOUT_INSTANCE_TTL_S", 30.0)
     tick = _float("ROLLOUT_TICK_MS", 200.0) / 1000
+    lock_poll = _float("ROLLOUT_LOCK_POLL_MS", 200.0) / 1000
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_controller(settings, url, stop, ttl_s=ttl, tick=tick,
+    await run_controller(settings, url, stop, ttl_s=ttl, tick=tick, lock_poll=lock_poll,
                          on_leader=lambda: print("rollout controller: leader", flush=True))
 
 
