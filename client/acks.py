@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import quote
 
 import aiohttp
@@ -47,7 +48,8 @@ class AckReporter:
         self.sent = 0
         self._wake = asyncio.Event()
 
-    def report(self, version: int | None, rollout: str | None, status: str, error: str | None = None) -> None:
+    def report(self, version: int | None, rollout: str | None, status: Literal["applied", "rejected"],
+               error: str | None = None) -> None:
         self.last = Ack(
             service=self.service, instance=self.instance, labels=self.labels, version=version, rollout=rollout,
             status=status, error=(error or None) and error[:2000], staged=self.staged, at=datetime.now(UTC),

@@ -67,9 +67,9 @@ class GateSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bake_s: float = Field(30.0, ge=0, le=7 * 86400)
-    min_applied: float = Field(0.9, ge=0, le=1)
-    max_rejected: int = Field(0, ge=0)
+    bake_s: float = Field(default=30.0, ge=0, le=7 * 86400)
+    min_applied: float = Field(default=0.9, ge=0, le=1)
+    max_rejected: int = Field(default=0, ge=0)
 
 
 class ChangeSpec(BaseModel):
