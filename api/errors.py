@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from ledger.errors import (
+    FleetConflict,
     InvalidChange,
     InvalidConfig,
     InvalidServiceName,
@@ -159,7 +160,7 @@ def status_of(exc: LedgerError) -> int:
         return 404
     if isinstance(exc, InvalidChange):
         return 422
-    if isinstance(exc, VersionConflict):
+    if isinstance(exc, VersionConflict | FleetConflict):
         return 409
     if isinstance(exc, UsageError):
         return 400

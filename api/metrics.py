@@ -92,6 +92,11 @@ class Metrics:
         )
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
         PlatformCollector(registry=r)
+        self.fleet_instances = Gauge(
+            "config_api_fleet_instances", "Live instances by service and state (applied, rejected, "
+            "behind the target or the rollout candidate they should run), as of the scrape",
+            ["service", "state"], registry=r,
+        )
         # labels() is a dict lookup behind a lock; keep the children we use per request.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
+from ledger.errors import LedgerError
 from projector.status import STALE_AFTER_S
 
+from .fleet_handlers import observe_fleet
 from .health import check_readiness
 from .keys import FEED, FOLLOWER, LEDGER, METRICS, OPENAPI, REPO, SETTINGS
 from .metrics import CONTENT_TYPE
 from .views import dumps
 
 __all__ = ["healthz", "readyz", "metrics", "openapi"]
+
+log = logging.getLogger("api")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -49,6 +55,10 @@ async def metrics(request: web.Request) -> web.Response:
     if projector.get("last_seq") is not None:
         m.projector_applied_seq.set(projector["last_seq"])
     m.projector_up.set(1 if projector.get("state") == "running" and age is not None and age <= STALE_AFTER_S else 0)
+    try:
+        await observe_fleet(app)  # instances per service and state (issue 16)
+    except LedgerError as exc:  # NATS unreachable: the last values stay; readiness says why
+        log.debug("fleet metrics: %s", exc.message)
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -16,6 +16,7 @@ from . import blame_handlers as blame
 from . import changeset_handlers as cs
 from . import config_handlers as cfg
 from . import contract as c
+from . import fleet_handlers as fleet
 from . import ops_handlers as ops
 from . import safety_models as sm
 from . import schema_handlers as sch
@@ -132,6 +133,33 @@ ROUTES: list[Route] = [
           Action.WRITE, summary="Undo a change set as one new atomic change set",
           body=sm.ChangeSetRollbackIn, query=sm.DryRunQuery,
           responses={200: sm.ChangeSetOrPlan, **_errors(*_WRITE_ERRORS)}),
+    # the fleet: instances, staged rollouts, scheduled changes
+    Route("GET", "/api/v1/config/{service}/instances", fleet.instances, "fleet.instances", Action.AUDIT,
+          summary="Live instances with labels, applied version, status and last seen, plus a summary",
+          query=fleet.InstancesQuery, responses={200: fleet.InstancesView, **_errors(*_AUTH, 400, 404, 503)}),
+    Route("POST", "/api/v1/config/{service}/instances/{instance}", fleet.report_instance, "fleet.report",
+          Action.READ, summary="An apply acknowledgement or heartbeat from a client without NATS",
+          body=fleet.AckBody, responses={202: None, **_errors(*_AUTH, 400, 404, 413, 415, 422, 503)}),
+    Route("POST", "/api/v1/config/{service}/rollouts", fleet.start_rollout, "rollout.start", Action.WRITE,
+          summary="Start (or schedule, with not_before) a staged rollout of a change",
+          body=fleet.RolloutSpec, responses={201: fleet.RolloutView, **_errors(*_WRITE_ERRORS)}),
+    Route("GET", "/api/v1/config/{service}/rollouts/{rollout}", fleet.get_rollout, "rollout.get", Action.AUDIT,
+          summary="A rollout's state, current stage and per-stage counts",
+          responses={200: fleet.RolloutView, **_errors(*_AUTH, 400, 404, 503)}),
+    Route("POST", "/api/v1/config/{service}/rollouts/{rollout}/promote", fleet.rollout_action,
+          "rollout.promote", Action.WRITE, summary="Promote the rollout's next stage", query=c.WriteParams,
+          responses={200: fleet.RolloutView, **_errors(*_WRITE_ERRORS)}),
+    Route("POST", "/api/v1/config/{service}/rollouts/{rollout}/pause", fleet.rollout_action,
+          "rollout.pause", Action.WRITE, summary="Pause the rollout", query=c.WriteParams,
+          responses={200: fleet.RolloutView, **_errors(*_WRITE_ERRORS)}),
+    Route("POST", "/api/v1/config/{service}/rollouts/{rollout}/abort", fleet.rollout_action,
+          "rollout.abort", Action.WRITE, summary="Abort the rollout: every instance back to the base version", query=c.WriteParams,
+          responses={200: fleet.RolloutView, **_errors(*_WRITE_ERRORS)}),
+    Route("POST", "/api/v1/config/{service}/schedules", fleet.schedule_change, "schedule.create", Action.WRITE,
+          summary="Store a write now, applied by the rollout controller at not_before",
+          body=fleet.ScheduleBody, responses={201: fleet.ScheduleView, **_errors(*_WRITE_ERRORS)}),
+    Route("DELETE", "/api/v1/config/{service}/schedules/{schedule}", fleet.cancel_schedule, "schedule.cancel",
+          Action.WRITE, summary="Cancel a pending scheduled change", responses={200: fleet.ScheduleView, **_errors(*_WRITE_ERRORS)}),
 ]
 
 

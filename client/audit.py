@@ -8,6 +8,7 @@
         fleet = await audit.snapshot_at(instant)             # {service: Entry}, one request
         async for entry in audit.replay("billing", until=instant): ...
         report = await audit.verify()                        # ChainReport: .ok, .problems
+        fleet = await audit.verify_fleet()                   # FleetReport: rollouts, decisions re-run
 
 "As of an instant" means the same here as in ``Ledger.at()`` and the API: the stream's store
 time, inclusive to the microsecond (``up_to_time`` of a direct get). Entries whose event is a
@@ -26,6 +27,7 @@ from nats.aio.client import Client as NATS
 
 from ledger import ChainReport, Entry, Event, LedgerSettings, nats_io, validate_service_name
 from ledger.errors import InvalidConfig, ProjectionDiverged, UsageError
+from ledger.fleet_events import FleetEvent, FleetReport
 from ledger.fold import ChainState
 from ledger.nats_io import StoredMsg
 
@@ -198,6 +200,41 @@ class AuditReader:
                     report.problems.append(exc.message)
                     broken.add(name)
         report.services = len(chains.states.keys() | broken)
+        return report
+
+    async def fleet_history(self, service: str | None = None) -> dict[str, list[FleetEvent]]:
+        """Every fleet event (rollouts, scheduled changes) of ``service`` or of every service,
+        oldest first, by service. A message that is not a fleet event raises ProjectionDiverged."""
+        subject = (self.settings.rollout_subject(validate_service_name(service)) if service is not None
+                   else self.settings.rollout_wildcard)
+        out: dict[str, list[FleetEvent]] = {}
+        stop = await nats_io.stream_last_seq(self.nc, self.settings.stream)
+        async with contextlib.aclosing(self._scan(subject, stop)) as msgs:
+            async for msg in msgs:
+                name = msg.subject[len(self.settings.rollout_prefix) + 1:]
+                try:
+                    event = FleetEvent.from_bytes(msg.data)
+                except InvalidConfig as exc:
+                    raise ProjectionDiverged(f"{msg.subject} holds a message that is not a fleet event "
+                                             f"({exc.message})", seq=msg.seq, service=name) from None
+                if event.service != name:
+                    raise ProjectionDiverged(f"a fleet event of {event.service!r} is stored on the subject of "
+                                             f"{name!r}", seq=msg.seq, service=name)
+                out.setdefault(name, []).append(event)
+        return out
+
+    async def verify_fleet(self, service: str | None = None) -> FleetReport:
+        """Check every fleet chain (one service, or all): ``seq``/``prev_hash`` links and hashes,
+        each step a transition its kind allows, and every automatic rollout decision re-run on
+        the numbers it recorded (``ledger.fleet_events``): replaying reproduces the decisions."""
+        report = FleetReport()
+        try:
+            chains = await self.fleet_history(service)
+        except ProjectionDiverged as exc:
+            report.problems.append(exc.message)
+            return report
+        for name in sorted(chains):
+            report.add(chains[name])
         return report
 
 

@@ -46,6 +46,7 @@ from ledger import LedgerSettings, validate_service_name
 from ledger.errors import NotFound, UsageError
 
 from .binding import Bound
+from .fleet import FleetMember
 from .holder import ConfigHolder
 from .http_source import HttpSource
 from .lkg import LastKnownGood, LkgWriter
@@ -85,13 +86,18 @@ class ConfigClient:
         ledger_settings: LedgerSettings | None = None,
         http_timeout: float | None = None,
         stream_startup_timeout: float | None = None,
+        instance_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        heartbeat_s: float = 10.0,
     ) -> None:
         """Defaults come from ``environ`` (``os.environ`` when None), read here, once.
 
         ``nats_url=""`` turns the stream off even when ``$NATS_URL`` is set; ``lkg_path=False``
         turns the last-known-good file off. ``ledger_settings`` names the stream and subject
         prefix (default ``CONFIG_LEDGER`` / ``config.events``, or ``$LEDGER_STREAM`` /
-        ``$LEDGER_SUBJECT_PREFIX``).
+        ``$LEDGER_SUBJECT_PREFIX``). ``instance_id`` (default: host name and pid) and ``labels``
+        name this instance in the fleet's convergence view and rollout stages; it acknowledges
+        every apply and re-sends that every ``heartbeat_s`` seconds (``client.fleet``).
         """
         self.service_name = validate_service_name(service_name)
         if cache_ttl_seconds < 0:
@@ -133,6 +139,8 @@ class ConfigClient:
             settings.central_hub_url, self.service_name, token=settings.token, timeout=settings.http_timeout
         )
         self._sources = Sources(self.service_name, settings, self._holder, http=self._http, lkg=self._lkg)
+        self._fleet = FleetMember(self._holder, self.service_name, instance_id, labels, heartbeat_s)
+        self._sources.on_connected = lambda nc, spawn: self._fleet.start_nats(nc, settings.ledger, spawn)
         self._init_lock = asyncio.Lock()
         self._started = False
         self._closed = False
@@ -157,6 +165,11 @@ class ConfigClient:
     def version(self) -> int | None:
         """The ledger version of the current config (of the deletion, after one); None if unknown."""
         return self._holder.state.version
+
+    @property
+    def instance_id(self) -> str:
+        """This instance's id in the fleet (acknowledgements, rollout stages)."""
+        return self._fleet.instance_id
 
     @property
     def updated_at(self) -> datetime | None:
@@ -253,6 +266,9 @@ class ConfigClient:
         async with self._init_lock:  # concurrent first calls all return after the first source
             if not self._started:
                 self._started = True
+                if not self.settings.nats_url:  # acknowledgements through the API instead
+                    self._fleet.start_http(self.settings.central_hub_url, self.settings.token,
+                                           self.settings.http_timeout, self._sources._spawn)
                 await self._sources.start(hot=self.enable_nats_updates)
                 log.info("config of %s: version %s from %s", self.service_name, self.version, self.source.value)
 

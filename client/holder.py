@@ -65,6 +65,11 @@ class ConfigHolder:
         self.bindings: list[Bound[Any]] = []
         self.checks: list[Check] = []  # extra acceptance checks (e.g. a JSON schema)
         self.accepted: list[Callable[[Snapshot], None]] = []  # run after a snapshot is taken
+        # The fleet's hooks (client.fleet): swap in a rollout's candidate before a snapshot is
+        # taken, hear of a rejection, and report (or revert) once an update's callbacks ran.
+        self.overlay: Callable[[Snapshot], Snapshot] | None = None
+        self.on_rejected: Callable[[Snapshot, str], None] | None = None
+        self.after_apply: Callable[[Snapshot, Snapshot], Callable[[list[str]], None]] | None = None
         self.state = self.defaults(None, None, None)
         self.high_water: int | None = None  # highest version taken (deletions included)
         self.fresh_until = 0.0  # monotonic time the config stops being fresh
@@ -96,12 +101,16 @@ class ConfigHolder:
         """A source says what the holder has is current (HTTP 304)."""
         self.offer(replace(self.state, source=source))
 
-    def offer(self, snap: Snapshot) -> bool:
-        """Take ``snap`` if it moves the config forward; True when the config changed."""
+    def offer(self, snap: Snapshot, force: bool = False) -> bool:
+        """Take ``snap`` if it moves the config forward; True when the config changed.
+
+        ``force`` (a rollout's candidate in or out) takes it whatever its version."""
+        if not force and self.overlay is not None:
+            snap = self.overlay(snap)
         state = self.state
         if snap.source in _AUTHORITATIVE:
             self.touch()
-        if snap.version is not None and self.high_water is not None and snap.version <= self.high_water:
+        if not force and snap.version is not None and self.high_water is not None and snap.version <= self.high_water:
             if snap.version == state.version and state.source is Source.LKG and snap.source is not Source.LKG:
                 self.state = replace(state, source=snap.source, seq=snap.seq)  # confirmed current
             return False
@@ -114,7 +123,7 @@ class ConfigHolder:
         models = self._check(new)
         if models is None:
             return False
-        self._take(new, snap, models)
+        self._take(new, snap, models, force)
         return True
 
     def _check(self, new: Snapshot) -> list[Any] | None:
@@ -131,12 +140,14 @@ class ConfigHolder:
             log.error(
                 "rejected version %s of %s from %s: %s", new.version, self.service, new.source.value, exc.message
             )
+            if self.on_rejected is not None:
+                self.on_rejected(new, exc.message)
             return None
 
-    def _take(self, new: Snapshot, snap: Snapshot, models: list[Any]) -> None:
-        self.state = new
+    def _take(self, new: Snapshot, snap: Snapshot, models: list[Any], force: bool = False) -> None:
+        previous, self.state = self.state, new
         if new.version is not None:
-            self.high_water = max(self.high_water or 0, new.version)
+            self.high_water = new.version if force else max(self.high_water or 0, new.version)
         if self.lkg_writer is not None and snap.source in _AUTHORITATIVE:
             self.lkg_writer.submit(snap)
         for hook in self.accepted:
@@ -147,8 +158,20 @@ class ConfigHolder:
             calls = [(callback, copy.deepcopy(argument)) for callback in self.callbacks]
         for bound, model in zip(self.bindings, models, strict=True):
             calls.extend(bound._set(model, new.version))
-        self.notifier.submit(calls, f"{self.service} version {new.version} from {snap.source.value}")
+        done = self.after_apply(new, previous) if self.after_apply is not None else None
+        self.notifier.submit(calls, f"{self.service} version {new.version} from {snap.source.value}", done)
         log.info("config of %s is now version %s (%s)", self.service, new.version, new.source.value)
+
+    def revert(self, new: Snapshot, previous: Snapshot) -> None:
+        """A callback raised on ``new``: keep ``previous`` (the callbacks are not called again)."""
+        if self.state is not new:
+            return
+        self.state, self.high_water = previous, previous.version
+        for bound in self.bindings:
+            model = bound.validate(previous.config, previous.version) if previous.config is not None else None
+            bound._set(model, previous.version)
+        log.warning("config of %s stays version %s: version %s was rejected", self.service,
+                    previous.version, new.version)
 
     # --- binding --------------------------------------------------------------------------------
 

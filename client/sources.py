@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -30,6 +30,8 @@ from .settings import ClientSettings
 from .snapshot import Snapshot, Source
 from .stream_follow import StreamFollower
 from .stream_source import StreamWatcher, nats_reachable, read_current
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
 __all__ = ["RETRY_INTERVAL", "Sources"]
 
@@ -58,6 +60,7 @@ class Sources:
         self.follower = StreamFollower(service)
         self.hot = False  # hot reload wanted
         self.nc: NATS | None = None
+        self.on_connected: Callable[[NATS, Spawn], None] | None = None  # e.g. the fleet's reporting
         self.watcher: StreamWatcher | None = None
         self._connecting: asyncio.Future[NATS] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -214,6 +217,8 @@ class Sources:
             warned = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+        if self.on_connected is not None:
+            self.on_connected(self.nc, self._spawn)
         if self.hot:
             await self._watch(self.nc)
         else:

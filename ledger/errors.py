@@ -47,6 +47,7 @@ __all__ = [
     "InvalidInstant",
     "NotFound",
     "VersionConflict",
+    "FleetConflict",
     "WorldError",
     "Unavailable",
     "StoreTimeout",
@@ -132,6 +133,16 @@ class VersionConflict(LedgerError):
         self.service = service
         self.expected = expected
         self.current = current
+
+
+class FleetConflict(LedgerError):
+    """A rollout or scheduled-change step that the fleet state does not allow now (HTTP 409)."""
+
+    code = "rollout_conflict"
+
+    def __init__(self, rule: str, message: str, **details: Any) -> None:
+        super().__init__(message, details={"rule": rule, **details})
+        self.rule = rule
 
 
 class WorldError(LedgerError):

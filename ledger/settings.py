@@ -238,3 +238,36 @@ class LedgerSettings(SettingsModel):
     @property
     def is_schema_ledger(self) -> bool:
         return self.schema_prefix == self.subject_prefix
+
+    # --- the fleet: rollouts and scheduled changes (same stream), apply acknowledgements ---------
+
+    def _sibling(self, name: str) -> str:
+        """``config.events`` -> ``config.<name>``: a sibling subject family of the events."""
+        base = self.subject_prefix.rsplit(".", 1)[0] if "." in self.subject_prefix else self.subject_prefix
+        return f"{base}.{name}"
+
+    @property
+    def rollout_prefix(self) -> str:
+        return self._sibling("rollouts")
+
+    def rollout_subject(self, service: str) -> str:
+        return f"{self.rollout_prefix}.{service}"
+
+    @property
+    def rollout_wildcard(self) -> str:
+        return f"{self.rollout_prefix}.>"
+
+    @property
+    def acks_stream(self) -> str:
+        """The bounded stream of apply acknowledgements (declared in streams.yaml)."""
+        return f"{self.stream}_ACKS"
+
+    @property
+    def acks_prefix(self) -> str:
+        return self._sibling("acks")
+
+    def ack_subject(self, service: str, instance: str) -> str:
+        return f"{self.acks_prefix}.{service}.{instance}"
+
+    def acks_wildcard(self, service: str | None = None) -> str:
+        return f"{self.acks_prefix}.{service}.*" if service else f"{self.acks_prefix}.>"

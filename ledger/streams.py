@@ -48,9 +48,14 @@ class StreamSpec(BaseModel):
     allow_rollup_hdrs: bool = False
     allow_atomic: bool = False
     persist_mode: Literal["default", "sync", "async"] | None = None
+    # "ledger": keeps everything (the checks below); "bounded": a stream of latest states that
+    # must be bounded in age and per subject (apply acknowledgements).
+    role: Literal["ledger", "bounded"] = "ledger"
 
     @model_validator(mode="after")
     def _ledger_safe(self) -> StreamSpec:
+        if self.role == "bounded":
+            return self._bounded()
         problems = []
         if self.max_msgs_per_subject != -1:
             problems.append("max_msgs_per_subject must be -1 (any limit trims a service's history)")
@@ -67,6 +72,18 @@ class StreamSpec(BaseModel):
             problems.append("deny_delete must be true (events are never deleted)")
         if not self.deny_purge:
             problems.append("deny_purge must be true (history is never purged)")
+        if not self.allow_direct:
+            problems.append("allow_direct must be true (reads use direct get)")
+        if problems:
+            raise ValueError(f"stream {self.name}: " + "; ".join(problems))
+        return self
+
+    def _bounded(self) -> StreamSpec:
+        problems = []
+        if self.max_age <= 0:
+            problems.append("max_age must be > 0 (a bounded stream forgets silent subjects)")
+        if self.max_msgs_per_subject < 1:
+            problems.append("max_msgs_per_subject must be >= 1 (a bounded stream keeps the latest only)")
         if not self.allow_direct:
             problems.append("allow_direct must be true (reads use direct get)")
         if problems:
@@ -96,7 +113,7 @@ class StreamSpec(BaseModel):
         )
 
     def comparable(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if k not in ("name", "persist_mode")}
+        return {k: v for k, v in self.model_dump().items() if k not in ("name", "persist_mode", "role")}
 
 
 def _server_view(cfg: js_api.StreamConfig) -> dict[str, Any]:

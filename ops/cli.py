@@ -22,6 +22,7 @@ from ledger.errors import LedgerError
 from ledger.exit_codes import EXIT_CODES_HELP, ExitCode, exit_code_for
 from ledger.settings import API_HOST, API_PORT
 
+from . import cli_fleet_parser
 from .cli_help import EXAMPLES, completion_script, suggestion
 
 __all__ = ["main", "build_parser"]
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "who set each key of a service's config: version, when, actor, reason")
     blame_p.add_argument("service")
     blame_p.add_argument("--at", metavar="T", help="as of an RFC 3339 instant")
+
+    cli_fleet_parser.add_commands(command, sub)  # instances, rollout, schedule
 
     # --- audit: straight from the stream ----------------------------------------------------
     replay = command("replay", "cli_audit:cmd_replay",

@@ -2,8 +2,9 @@
 
 ``replay SERVICE --until T``: every event of the service stored up to T, each verified against
 the one before it, and the state it leads to. ``verify [SERVICE]``: every chain (or one) —
-versions contiguous from 1, ``prev_hash`` links, hashes recomputing — reported per service;
-exit code 5 (integrity) when any chain is broken.
+versions contiguous from 1, ``prev_hash`` links, hashes recomputing — reported per service, then
+the rollout chains (``AuditReader.verify_fleet``: links, step transitions, every controller
+decision re-run on the numbers it recorded); exit code 5 (integrity) when anything is broken.
 
 Both show a progress bar on a terminal. ``verify`` walks ``AuditReader.replay(verify=False)``
 and applies ``ledger.fold.check_next`` itself (the check ``AuditReader.verify`` runs) because
@@ -25,6 +26,7 @@ from client.audit import AuditReader
 from ledger import LedgerSettings, nats_io
 from ledger.errors import NotFound, ProjectionDiverged
 from ledger.event import format_time
+from ledger.fleet_events import FleetReport
 from ledger.fold import ChainState, check_next
 
 from .cli_args import format_instant, parse_instant
@@ -167,14 +169,17 @@ async def _verify(ctx: CliContext, args: argparse.Namespace) -> int:
                     record.version = event.version
                 except ProjectionDiverged as exc:
                     record.problem = exc.message
-    ok = not result.problems
+        fleet = await audit.verify_fleet(args.service)
+    ok = not result.problems and fleet.ok
     if ctx.out.json_mode:
         ctx.out.emit_json({
             "ok": ok,
             "services": {n: {"events": r.events, "version": r.version, "ok": r.problem is None,
                              "problem": r.problem} for n, r in sorted(result.services.items())},
             "events": sum(r.events for r in result.services.values()),
-            "problems": result.problems,
+            "problems": result.problems + fleet.problems,
+            "fleet": {"ok": fleet.ok, "services": fleet.services, "events": fleet.events,
+                      "decisions": fleet.decisions, "problems": fleet.problems},
         })
     else:
         rows = [(name, r.events, r.version,
@@ -183,11 +188,26 @@ async def _verify(ctx: CliContext, args: argparse.Namespace) -> int:
         ctx.out.table("hash chains", ["service", "events", "last version", "chain", "problem"], rows,
                       styles=["bold cyan", None, None, None, None], wrap=("problem",))
         events = sum(r.events for r in result.services.values())
-        if ok:
+        if not result.problems:
             ctx.out.print(f"[bold green]✓ verified[/] {len(result.services)} service(s), {events} event(s): "
                           "every hash chain intact, versions contiguous")
         else:
             ctx.out.print(f"[bold red]✗ {len(result.problems)} broken chain(s)[/] among "
                           f"{len(result.services)} service(s), {events} event(s)")
+        _show_fleet(ctx, fleet)
     return ExitCode.OK if ok else ExitCode.INTEGRITY
 
+
+
+def _show_fleet(ctx: CliContext, fleet: FleetReport) -> None:
+    """The rollout chains' verdict: links, step transitions, automatic decisions re-run."""
+    if not fleet.events:
+        return
+    what = (f"{fleet.events} rollout/schedule event(s) of {fleet.services} service(s), "
+            f"{fleet.decisions} controller decision(s) re-run")
+    if fleet.ok:
+        ctx.out.print(f"[bold green]✓ verified[/] {what}: chains intact, every decision reproduces")
+        return
+    ctx.out.print(f"[bold red]✗ {len(fleet.problems)} fleet problem(s)[/] in {what}:")
+    for problem in fleet.problems:
+        ctx.out.line(f"  {problem}")

@@ -264,6 +264,9 @@ async def _serve(settings: StackSettings, options: UpOptions, endpoints: Endpoin
                           "Investigate with `config-ledger verify`, then `config-ledger projector rebuild`.",
                           USAGE_EXIT: "Its configuration is wrong (see the log); fix it and restart `up`.",
                       }),
+            ChildSpec("rollout", [sys.executable, "-m", "rollout", "run"], env,
+                      data_dir / "logs" / "rollout.log", style="green",
+                      final_exits={USAGE_EXIT: "Its configuration is wrong (see the log); fix it and restart `up`."}),
             ChildSpec("api", [sys.executable, "-m", "api"], env, data_dir / "logs" / "api.log",
                       style="blue", final_exits={
                           USAGE_EXIT: "Its configuration is wrong (see the log); fix it and restart `up`."
@@ -291,7 +294,7 @@ async def _serve(settings: StackSettings, options: UpOptions, endpoints: Endpoin
         loop.remove_signal_handler(signal.SIGINT)
         loop.add_signal_handler(signal.SIGINT, supervisor.kill_all)  # a second Ctrl-C: no waiting
         console.print(f"[dim]stopping the API and the projector ({sig.name})…[/]")
-        await supervisor.stop(["api", "projector"], sig)
+        await supervisor.stop(["api", "rollout", "projector"], sig)
         for child in supervisor.children:
             lock.forget(child.spec.name)
     return code

@@ -61,9 +61,13 @@ def stream_spec_for(settings: LedgerSettings) -> StreamsFile:
     """streams.yaml, renamed to the settings' stream and subjects."""
     shipped = load_streams_file(REPO_ROOT / "streams.yaml")
     spec = shipped.streams[0].model_copy(
-        update={"name": settings.stream, "subjects": [settings.subject_wildcard, settings.schema_subject_wildcard]}
+        update={"name": settings.stream, "subjects": [settings.subject_wildcard, settings.schema_subject_wildcard,
+                                                      settings.rollout_wildcard]}
     )
-    return StreamsFile(streams=[spec])
+    acks = shipped.streams[1].model_copy(
+        update={"name": settings.acks_stream, "subjects": [settings.acks_wildcard()]}
+    )
+    return StreamsFile(streams=[spec, acks])
 
 
 async def provision(settings: LedgerSettings) -> None:

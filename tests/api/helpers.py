@@ -57,11 +57,14 @@ async def apply_migrations(url: str) -> None:
 
 async def provision(settings: LedgerSettings) -> None:
     shipped = load_streams_file(REPO_ROOT / "streams.yaml")
-    spec = shipped.streams[0].model_copy(update={"name": settings.stream, "subjects": [settings.subject_wildcard, settings.schema_subject_wildcard]}
+    spec = shipped.streams[0].model_copy(
+        update={"name": settings.stream, "subjects": [settings.subject_wildcard, settings.schema_subject_wildcard,
+                                                      settings.rollout_wildcard]}
     )
+    acks = shipped.streams[1].model_copy(update={"name": settings.acks_stream, "subjects": [settings.acks_wildcard()]})
     nc = await nats.connect(settings.nats_url)
     try:
-        await apply_streams(nc.jetstream(), StreamsFile(streams=[spec]))
+        await apply_streams(nc.jetstream(), StreamsFile(streams=[spec, acks]))
     finally:
         await nc.close()
 

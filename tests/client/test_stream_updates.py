@@ -78,9 +78,11 @@ async def test_callbacks_sync_and_async_in_order_and_a_failing_one_is_logged(
     assert calls == ["sync1", "async1", "last1", "sync2", "async2", "last2"]
     failures = [r for r in caplog.records if "broken" in r.getMessage()]
     assert len(failures) == 2 and "svc version 2 from stream" in failures[0].getMessage()
-    # the client survived its callback's failure
+    # the client survived its callback's failure, and keeps the config it had before (issue 16:
+    # an update a callback raises on is rejected and reported so)
     await ledger.append("svc", Replace({"n": 3}), actor="ops")
-    await wait_for(lambda: client.version == 4, timeout=5, what="next update")
+    await wait_for(lambda: len(calls) == 9, timeout=5, what="next update")
+    await wait_for(lambda: client.version == 1 and client.get_value("n") == 0, timeout=5, what="previous config")
 
 
 async def test_callbacks_get_copies(ledger: Ledger, stream_client: MakeClient) -> None:

@@ -29,9 +29,9 @@ async def test_apply_twice_then_drift(nats_server, tmp_path: Path) -> None:
     try:
         js = nc.jetstream()
         first = await apply_streams(js, load_streams_file(REPO_ROOT / "streams.yaml"))
-        assert [c.action for c in first] == ["created"]
+        assert [c.action for c in first] == ["created", "created"]  # the ledger, the fleet's acks
         second = await apply_streams(js, load_streams_file(REPO_ROOT / "streams.yaml"))
-        assert [c.action for c in second] == ["unchanged"]
+        assert [c.action for c in second] == ["unchanged", "unchanged"]
         edited = write(tmp_path, SHIPPED.replace("max_msg_size: 1048576", "max_msg_size: 524288"))
         dry = await apply_streams(js, load_streams_file(edited), dry_run=True)
         assert dry[0].action == "would update" and dry[0].drift == {"max_msg_size": (1048576, 524288)}
