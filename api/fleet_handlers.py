@@ -24,7 +24,7 @@ from ledger.fleet_log import FleetLog, candidate_of
 from ledger.rollout import ChangeSpec, Rollout, RolloutSpec, count, runs_candidate
 
 from .body import read_json
-from .keys import FEED, LEDGER, METRICS, PRINCIPAL, SETTINGS
+from .keys import FOLLOWER, LEDGER, METRICS, PRINCIPAL, SETTINGS
 from .params import service_param
 from .views import dumps
 
@@ -157,7 +157,7 @@ async def instances(request: web.Request) -> web.Response:
 
 async def observe_fleet(app: web.Application) -> None:
     """Set ``config_api_fleet_instances`` for every service with live instances: one read of the
-    acks stream and one of the fleet heads; the target versions come from the projection cache."""
+    acks stream and one of the fleet heads; the target versions from the API's stream follower."""
     led = app[LEDGER]
     log = FleetLog(led.nc, led.settings)
     by_service: dict[str, list[Ack]] = defaultdict(list)
@@ -166,7 +166,7 @@ async def observe_fleet(app: web.Application) -> None:
     heads = await log.heads() if by_service else {}
     counts: dict[str, Summary] = {}
     for service, acks in by_service.items():
-        cached, head = app[FEED].cache.get(service), heads.get(service)
+        cached, head = app[FOLLOWER].get(service), heads.get(service)
         summary, _ = assess(service, acks, cached.version.version if cached else None,
                             head.state.active if head else None)
         counts[service] = summary
