@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import quote
 
-import aiohttp
+import orjson
 
 from ledger.acks import Ack, safe_instance_id, validate_instance_id
 from ledger.errors import LedgerError, UsageError
+
+from .hub_http import HubHttp
 
 __all__ = ["AckReporter", "default_instance_id", "http_publisher"]
 
@@ -78,23 +80,12 @@ class AckReporter:
 
 
 def http_publisher(base_url: str, token: str | None, timeout: float) -> Publish:
-    """POST acknowledgements to the API (clients without NATS)."""
+    """POST acknowledgements to the API (clients without NATS), through the hub's HTTP client."""
 
     async def publish(ack: Ack) -> None:
-        url = (f"{base_url.rstrip('/')}/api/v1/config/{quote(ack.service, safe='')}"
-               f"/instances/{quote(ack.instance, safe='')}")
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        body = ack.model_dump_json(exclude={"service", "instance", "at"})
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-                session.post(url, data=body, headers=headers) as resp,
-            ):
-                if resp.status >= 300:
-                    raise LedgerError(f"POST {url}: HTTP {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise LedgerError(f"POST {url}: {type(exc).__name__}") from None
+        path = f"/api/v1/config/{quote(ack.service, safe='')}/instances/{quote(ack.instance, safe='')}"
+        body = orjson.loads(ack.model_dump_json(exclude={"service", "instance", "at"}))
+        async with HubHttp(base_url, token=token, timeout=timeout, user_agent="config-ledger-client") as hub:
+            await hub.request("POST", path, body=body)
 
     return publish

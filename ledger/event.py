@@ -9,12 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, Literal
 
-import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +23,17 @@ from pydantic import (
 )
 
 from .canonical import HASH_PREFIX, dumps, loads, sha256_of
+from .change import (
+    Change,
+    Delete,
+    EventKind,
+    Patch,
+    Replace,
+    Rollback,
+    apply,
+    change_body,
+    merge_patch,
+)
 from .errors import InvalidChange, InvalidConfig, NotFound
 from .instants import format_instant
 from .secrets import check_text
@@ -62,13 +70,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7e52-9d0a-4c55-9a67-1f3c1c0de1ed")
-
-
-class EventKind(StrEnum):
-    REPLACED = "replaced"
-    PATCHED = "patched"
-    ROLLED_BACK = "rolled_back"
-    DELETED = "deleted"
 
 
 def format_time(value: datetime) -> str:
@@ -329,106 +330,6 @@ def _construct(values: dict[str, Any], raw: bytes | None) -> Event:
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", {"_raw": raw})
     return event
-
-
-# --- changes: what an admin asks for -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Replace:
-    config: dict[str, Any]
-    kind: Literal[EventKind.REPLACED] = field(default=EventKind.REPLACED, init=False)
-
-
-@dataclass(frozen=True)
-class Patch:
-    """RFC 7396 JSON merge patch."""
-
-    patch: dict[str, Any]
-    kind: Literal[EventKind.PATCHED] = field(default=EventKind.PATCHED, init=False)
-
-
-@dataclass(frozen=True)
-class Rollback:
-    """Back to an earlier version, or to the state as of an instant (the ledger resolves it)."""
-
-    to_version: int | None = None
-    to_time: datetime | None = None
-    kind: Literal[EventKind.ROLLED_BACK] = field(default=EventKind.ROLLED_BACK, init=False)
-
-    def __post_init__(self) -> None:
-        if (self.to_version is None) == (self.to_time is None):
-            raise InvalidChange("rollback needs exactly one of to_version or to_time")
-        if self.to_version is not None and (
-            isinstance(self.to_version, bool) or not isinstance(self.to_version, int) or self.to_version < 1
-        ):
-            raise InvalidChange("rollback to_version must be a positive integer")
-        if self.to_time is not None and self.to_time.tzinfo is None:
-            raise InvalidChange("rollback to_time must carry a timezone")
-
-
-@dataclass(frozen=True)
-class Delete:
-    kind: Literal[EventKind.DELETED] = field(default=EventKind.DELETED, init=False)
-
-
-Change = Replace | Patch | Rollback | Delete
-
-
-def _copy(value: Any) -> Any:
-    """Deep copy of a *validated* JSON value (orjson round trip: faster than copy.deepcopy)."""
-    return orjson.loads(orjson.dumps(value))
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: apply ``patch`` to ``target`` and return a new value (inputs untouched)."""
-    if not isinstance(patch, dict):
-        return _copy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def apply(config: dict[str, Any] | None, change: Change, target: Event | None = None) -> dict[str, Any] | None:
-    """The config after ``change``. Rollbacks need ``target``: the event rolled back to."""
-    if isinstance(change, Replace):
-        return _copy(change.config)
-    if isinstance(change, Patch):
-        if config is None:
-            raise NotFound(
-                "there is no config to patch (none yet, or deleted): replace it first (POST)",
-                details={"rule": "patch.no_config"},
-            )
-        return merge_patch(config, change.patch)  # type: ignore[no-any-return]
-    if isinstance(change, Rollback):
-        if target is None:
-            raise InvalidChange("rollback target not found")
-        if target.config is None:
-            raise InvalidChange(f"version {target.version} is a deletion; nothing to roll back to")
-        return _copy(target.config)
-    if isinstance(change, Delete):
-        if config is None:
-            raise InvalidChange("config does not exist or is already deleted")
-        return None
-    raise InvalidChange(f"unknown change {change!r}")
-
-
-def change_body(change: Change, target: Event | None) -> Any:
-    """What the event's ``change`` field records: the admin's intent."""
-    if isinstance(change, Replace):
-        return change.config
-    if isinstance(change, Patch):
-        return change.patch
-    if isinstance(change, Rollback):
-        body: dict[str, Any] = {"to_version": target.version if target else change.to_version}
-        if change.to_time is not None:
-            body["to_time"] = format_time(change.to_time)
-        return body
-    return None
 
 
 def change_from_event(event: Event) -> Change:

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["ledger", "projector", "api", "client", "infra_config", "ops", "rollout"]
 IO_LIBRARIES = {"nats", "asyncpg", "aiohttp", "socket", "subprocess", "requests", "httpx"}
-PURE_LEDGER_MODULES = ["event", "canonical", "fold", "validate", "errors", "rollout", "fleet_events", "fleet_steps", "acks"]
+PURE_LEDGER_MODULES = ["event", "change", "instants", "canonical", "fold", "validate", "errors", "rollout", "fleet_events", "fleet_steps", "acks"]
 
 # package -> the project packages it may import (infra_config: the one settings mechanism)
 ALLOWED = {
