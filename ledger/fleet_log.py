@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import nats.js.errors
 from nats.aio.client import Client as NATS
 
 from . import nats_io
 from .acks import Ack
-from .errors import FleetConflict, InvalidConfig
+from .errors import FleetConflict, InvalidConfig, WrongLastSequence
 from .fleet_events import FleetEvent, FleetKind, FleetState, next_fleet_event
 from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
+from .retry import within_deadline
 from .settings import LedgerSettings
 from .validate import validate_service_name
+from .watch import replay
 
 __all__ = ["FleetLog", "FleetHead"]
 
-WRONG_LAST_SEQUENCE = 10071
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,26 @@ class FleetLog:
         data = event.to_bytes()
         if len(data) > 1024 * 1024:
             raise InvalidConfig("document.size", "fleet event is larger than the stream's 1 MiB message limit")
-        headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(head.seq)}
-        with nats_io.nats_errors("fleet append"):
-            try:
-                ack = await self.js.publish(
-                    self.settings.rollout_subject(service), data, stream=self.settings.stream,
-                    headers=headers, timeout=self.settings.request_timeout,
-                )
-            except nats.js.errors.BadRequestError as exc:
-                if exc.err_code != WRONG_LAST_SEQUENCE:
-                    raise
-                raise FleetConflict(
-                    "rollout.concurrent", f"the fleet state of {service!r} changed meanwhile; decide again"
-                ) from None
+        subject = self.settings.rollout_subject(service)
+
+        async def publish(timeout: float) -> Any:
+            # Same msg-id and expectation on every try (ledger.retry): never a duplicate.
+            headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(head.seq)}
+            with nats_io.nats_errors("fleet append"):
+                return await self.js.publish(subject, data, stream=self.settings.stream, headers=headers,
+                                             timeout=timeout)
+
+        try:
+            ack = await within_deadline(publish, what=f"fleet append to {subject}", ambiguous=True,
+                                        deadline_s=self.settings.write_deadline,
+                                        request_timeout=self.settings.request_timeout)
+        except WrongLastSequence:
+            found = await nats_io.direct_next(self.nc, self.settings.stream, subject, head.seq + 1)
+            if found is not None and found.msg_id == event.event_id:  # our own earlier try landed
+                return found.seq, event
+            raise FleetConflict(
+                "rollout.concurrent", f"the fleet state of {service!r} changed meanwhile; decide again"
+            ) from None
         return ack.seq, event
 
     async def history(self, service: str) -> list[FleetEvent]:
@@ -106,7 +113,7 @@ class FleetLog:
         subject = self.settings.rollout_subject(service)
         return [
             FleetEvent.from_bytes(m.data)
-            async for m in nats_io.replay(self.nc, self.settings.stream, subject, stop_seq=head.seq)
+            async for m in replay(self.nc, self.settings.stream, subject, stop_seq=head.seq)
         ]
 
     # --- acknowledgements ----------------------------------------------------------------------

@@ -88,7 +88,7 @@ async def test_replaying_the_ledger_reproduces_every_rollout_decision(ledger: Le
     assert report.problems == [f"{SVC} fleet #7: recorded stage_promoted, the gate says wait "
                                "(baking (1.0 of 60 s))"]
     code, body = await asyncio.to_thread(_verify_cli, ledger)
-    assert code == 1 and not body["fleet"]["ok"] and body["problems"] == report.problems
+    assert code == 5 and not body["fleet"]["ok"] and body["problems"] == report.problems
 
 
 async def test_an_altered_fleet_event_breaks_the_chain(ledger: Ledger) -> None:
