@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from infra_config import InfraConfigError, InfrastructureConfigManager, KeyNotFoundError, Layer
 from infra_config.settings import Setting, settings_config
 
+from . import defaults
 from .errors import UsageError
 from .validate import Limits
 
@@ -46,18 +47,18 @@ __all__ = [
 
 # --- the settings several processes share, each named once --------------------------------------
 
-NATS_URL = Setting("nats.url", "NATS_URL", "nats://127.0.0.1:4222", "the NATS server (JetStream)")
+NATS_URL = Setting("nats.url", "NATS_URL", defaults.NATS_URL, "the NATS server (JetStream)")
 LEDGER_STREAM = Setting("ledger.stream", "LEDGER_STREAM", "CONFIG_LEDGER", "the JetStream stream")
 LEDGER_SUBJECT_PREFIX = Setting(
     "ledger.subject_prefix", "LEDGER_SUBJECT_PREFIX", "config.events", "events are <prefix>.<service>"
 )
 DATABASE_URL = Setting("database.url", "DATABASE_URL", None, "PostgreSQL holding the projection")
-API_HOST = Setting("api.host", "API_HOST", "127.0.0.1", "address the API listens on")
-API_PORT = Setting("api.port", "API_PORT", 7000, "port the API listens on")
+API_HOST = Setting("api.host", "API_HOST", defaults.API_HOST, "address the API listens on")
+API_PORT = Setting("api.port", "API_PORT", defaults.API_PORT, "port the API listens on")
 HUB_URL = Setting(
     "hub.url",
     "CONFIG_LEDGER_URL",
-    f"http://{API_HOST.default}:{API_PORT.default}",
+    defaults.HUB_URL,
     "the API, for ConfigClient and the admin commands",
     deprecated=("CENTRAL_HUB_URL",),  # the reference document's name
 )

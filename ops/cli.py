@@ -18,17 +18,17 @@ from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import IO, Any, NoReturn
 
+from ledger import defaults
 from ledger.errors import LedgerError
 from ledger.exit_codes import EXIT_CODES_HELP, ExitCode, exit_code_for
-from ledger.settings import API_HOST, API_PORT
 
 from . import cli_fleet_parser
 from .cli_help import EXAMPLES, completion_script, suggestion
 
 __all__ = ["main", "build_parser"]
 
-DEFAULT_API_URL = "http://127.0.0.1:7000"
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_API_URL = defaults.HUB_URL
+DEFAULT_NATS_URL = defaults.NATS_URL
 OUTPUTS = ("table", "tsv", "json", "yaml", "raw")
 
 
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "through <data>/endpoints.json.\n\n"
         "environment:\n"
         "  LEDGER_DATA_DIR      data folder (default ./.ledger-data)\n"
-        f"  API_PORT, API_HOST   where the API listens (default {API_HOST.default}:{API_PORT.default})\n"
+        "  API_PORT, API_HOST   where the API listens (default {defaults.API_HOST}:{defaults.API_PORT})\n"
         "  NATS_URL             use this NATS instead of starting one\n"
         "  DATABASE_URL         use this PostgreSQL database instead of starting one\n"
         "  LEDGER_NATS_PORT     port of the embedded NATS (default: a free one)\n"
@@ -160,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="the HTTP API")
     api_sub = api.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     serve = command("serve", "cli_servers:cmd_api_serve", "serve the HTTP API (foreground)", into=api_sub)
-    serve.add_argument("--host", help=f"address to listen on (env API_HOST, default {API_HOST.default})")
-    serve.add_argument("--port", type=int, help=f"port (env API_PORT, default {API_PORT.default})")
+    serve.add_argument("--host", help=f"address to listen on (env API_HOST, default {defaults.API_HOST})")
+    serve.add_argument("--port", type=int, help=f"port (env API_PORT, default {defaults.API_PORT})")
     serve.add_argument("--workers", type=int, help="API processes sharing the port (env API_WORKERS, default 1)")
 
     # --- admin: through the API -------------------------------------------------------------
@@ -263,7 +263,8 @@ def _resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, 
     from .cli_endpoints import find_endpoints
 
     running = None
-    if not (getattr(args, "url", None) or environ.get("CONFIG_LEDGER_URL")) or not (
+    hub_url = environ.get("CONFIG_LEDGER_URL") or environ.get("CENTRAL_HUB_URL")  # the reference doc's name
+    if not (getattr(args, "url", None) or hub_url) or not (
             getattr(args, "nats_url", None) or environ.get("NATS_URL")):
         running = find_endpoints(environ)
     if getattr(args, "nats_url", None):
@@ -274,7 +275,7 @@ def _resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, 
         nats_url, nats_source = running.nats_url, running.path
     else:
         nats_url, nats_source = DEFAULT_NATS_URL, "the default; no running `config-ledger up` found"
-    api_url = getattr(args, "url", None) or environ.get("CONFIG_LEDGER_URL") or (
+    api_url = getattr(args, "url", None) or hub_url or (
         running.api_url if running is not None else DEFAULT_API_URL)
     if running is not None and not getattr(args, "database_url", None) and not environ.get("DATABASE_URL") \
             and args.handler == "cli_servers:cmd_projector":

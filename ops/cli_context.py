@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
-from ledger.settings import HUB_URL, NATS_URL
+from ledger import defaults
 
 from .cli_http import AdminApi
 from .cli_render import Output
 
 __all__ = ["CliContext", "DEFAULT_API_URL", "DEFAULT_NATS_URL"]
 
-DEFAULT_API_URL: str = HUB_URL.default
-DEFAULT_NATS_URL: str = NATS_URL.default
+DEFAULT_API_URL: str = defaults.HUB_URL
+DEFAULT_NATS_URL: str = defaults.NATS_URL
 
 
 @dataclass(frozen=True)

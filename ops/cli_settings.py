@@ -111,7 +111,7 @@ def cmd_settings_explain(ctx: CliContext, args: argparse.Namespace) -> int:
             "overrides": [str(o.source) for o in found.overridden] if found else [],
             "help": setting.help,
         })
-    if args.json:
+    if getattr(args, "json", False):
         ctx.out.emit_json(rows)
     elif args.key and len(rows) == 1:
         row = rows[0]

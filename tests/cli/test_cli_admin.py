@@ -137,7 +137,7 @@ def test_snapshot(cli: CliRunner, stack: RunningStack, service: str) -> None:
     assert service in human.out and EXAMPLE_SERVICE in human.out
     machine = json.loads(cli("snapshot", "--at", "now", "--json", env=stack.env()).out)
     assert machine["services"][service]["config"] == {"operational": {"batch_size": 5}}
-    one_line_error(cli("snapshot", "--at", "2026-11-28", env=stack.env()), 2, "no timezone")
+    one_line_error(cli("snapshot", "--at", "2026-11-28", env=stack.env()), 2, "RFC 3339 date-time")
 
 
 def test_watch_user_error(cli: CliRunner, stack: RunningStack) -> None:

@@ -30,7 +30,7 @@ class _Recorder(Notifier):
         super().__init__()
         self.updates: list[tuple[list[Any], str]] = []
 
-    def submit(self, calls: Any, label: str) -> None:
+    def submit(self, calls: Any, label: str, on_done: Any = None) -> None:
         if calls:
             self.updates.append(([argument for _, argument in calls], label))
 
