@@ -70,7 +70,7 @@ def _ttl(request: web.Request) -> float:
 
 
 class AckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented (0 is not false)
 
     labels: dict[str, str] = Field(default_factory=dict)
     version: int | None = Field(None, ge=0)

@@ -136,7 +136,7 @@ ROUTES: list[Route] = [
     # the fleet: instances, staged rollouts, scheduled changes
     Route("GET", "/api/v1/config/{service}/instances", fleet.instances, "fleet.instances", Action.AUDIT,
           summary="Live instances with labels, applied version, status and last seen, plus a summary",
-          query=fleet.InstancesQuery, responses={200: fleet.InstancesView, **_errors(*_AUTH, 400, 404, 503)}),
+          query=fleet.InstancesQuery, responses={200: fleet.InstancesView, **_errors(*_AUTH, 400, 404, 422, 503)}),
     Route("POST", "/api/v1/config/{service}/instances/{instance}", fleet.report_instance, "fleet.report",
           Action.READ, summary="An apply acknowledgement or heartbeat from a client without NATS",
           body=fleet.AckBody, responses={202: None, **_errors(*_AUTH, 400, 404, 413, 415, 422, 503)}),
@@ -145,7 +145,7 @@ ROUTES: list[Route] = [
           body=fleet.RolloutSpec, responses={201: fleet.RolloutView, **_errors(*_WRITE_ERRORS)}),
     Route("GET", "/api/v1/config/{service}/rollouts/{rollout}", fleet.get_rollout, "rollout.get", Action.AUDIT,
           summary="A rollout's state, current stage and per-stage counts",
-          responses={200: fleet.RolloutView, **_errors(*_AUTH, 400, 404, 503)}),
+          responses={200: fleet.RolloutView, **_errors(*_AUTH, 400, 404, 422, 503)}),
     Route("POST", "/api/v1/config/{service}/rollouts/{rollout}/promote", fleet.rollout_action,
           "rollout.promote", Action.WRITE, summary="Promote the rollout's next stage", query=c.WriteParams,
           responses={200: fleet.RolloutView, **_errors(*_WRITE_ERRORS)}),

@@ -10,19 +10,25 @@ branch is defined::
     LedgerError
     ├── UsageError (ValueError)                 the caller's input; the same call fails again
     │   ├── InvalidConfig                       a document breaks a validation rule
-    │   │   └── InvalidServiceName
+    │   │   ├── InvalidServiceName
+    │   │   └── InvalidSchema, SchemaViolation  ledger.schema: a bad JSON Schema; a document failing one
+    │   ├── InvalidInstant                      an instant out of range or not RFC 3339
     │   ├── InvalidChange                       e.g. rollback to a version that does not exist
     │   ├── NotFound (LookupError)
     │   ├── StreamConfigError                   streams.yaml asks for something unsafe
     │   ├── MigrationError                      projector.errors: an applied migration was edited
     │   └── BadRequest, Unprocessable, PayloadTooLarge, UnsupportedMediaType,
-    │       Unauthorized, Forbidden             api.errors: the HTTP statuses of a bad request
+    │       RequestTimeout, Unauthorized, Forbidden     api.errors: the HTTP statuses of a bad request
     ├── VersionConflict                         optimistic concurrency: not at the expected version
-    │   └── HubConflict                         client.hub_http: a 409 without the versions
+    │   ├── HubConflict                         client.hub_http: a 409 without the versions
+    │   └── ApiConflict                         ops.cli_http: the same, for the CLI
+    ├── FleetConflict                           a rollout step that the fleet's state forbids
     └── WorldError                              servers, network or data are not as expected
         ├── Unavailable (ConnectionError)       a server cannot be reached or did not answer
         │   ├── StoreTimeout (TimeoutError)     it may or may not have happened
+        │   ├── TemporarilyUnavailable          a leader election or reconnect: retried (ledger.retry)
         │   └── NotMigrated                     projector.errors: the projection tables are missing
+        ├── WrongLastSequence                   a lost CAS race (10071/10164): re-read, never raised out
         ├── ProjectionDiverged                  stream and projection disagree: fail-stop
         │   └── StreamRegression, EventMismatch, DuplicateEvent      (projector.errors)
         ├── LeadershipLost                      projector.errors: back to standby

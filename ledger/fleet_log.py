@@ -49,7 +49,13 @@ class FleetLog:
 
     async def head(self, service: str) -> FleetHead:
         subject = self.settings.rollout_subject(validate_service_name(service))
-        msg = await nats_io.direct_last(self.nc, self.settings.stream, subject, timeout=self.settings.request_timeout)
+
+        async def read(timeout: float) -> Any:
+            return await nats_io.direct_last(self.nc, self.settings.stream, subject, timeout=timeout)
+
+        # Every write reads this (the rollout guard): ride through an election like the ledger's reads.
+        msg = await within_deadline(read, what=f"fleet head of {service}", deadline_s=self.settings.write_deadline,
+                                    request_timeout=self.settings.request_timeout)
         return FleetHead(msg.seq, FleetEvent.from_bytes(msg.data)) if msg else FleetHead(0, None)
 
     async def heads(self) -> dict[str, FleetHead]:

@@ -9,7 +9,7 @@ import ledger.errors
 from ledger.errors import LedgerError
 
 # Every module that defines a branch of the tree.
-MODULES = ["ledger.errors", "projector.errors", "api.errors", "client.hub_http"]
+MODULES = ["ledger.errors", "ledger.schema", "projector.errors", "api.errors", "client.hub_http", "ops.cli_http"]
 _GLYPHS = "│├└─ "
 
 
@@ -44,7 +44,7 @@ def test_every_error_class_is_drawn_under_its_parent() -> None:
         importlib.import_module(module)
     drawn = _drawn_parents()
     assert drawn["LedgerError"] is None
-    project = {c for c in _subclasses(LedgerError) if c.__module__.split(".")[0] in {"ledger", "projector", "api", "client"}}
+    project = {c for c in _subclasses(LedgerError) if c.__module__.split(".")[0] in {"ledger", "projector", "api", "client", "ops"}}
     for cls in project:
         parent = next(b for b in cls.__bases__ if issubclass(b, LedgerError))
         assert cls.__name__ in drawn, f"{cls.__name__} is not drawn in ledger/errors.py"

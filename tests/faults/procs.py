@@ -182,7 +182,9 @@ class ProcGroup:
         port = port or free_port()
         proc = self.spawn(name, python_module("api"), {
             "NATS_URL": nats_url, "DATABASE_URL": database_url, "API_HOST": "127.0.0.1",
-            "API_PORT": str(port), "API_AUTH": "off", **(env or {}),
+            "API_PORT": str(port), "API_AUTH": "off",
+            # every load generator of a scenario comes from 127.0.0.1: no per-address connection cap
+            "API_MAX_CONNECTIONS_PER_CLIENT": "0", **(env or {}),
         })
         proc.port = port  # type: ignore[attr-defined]
         return proc
