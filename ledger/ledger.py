@@ -238,10 +238,9 @@ class Ledger:
         """
         if self.settings.is_schema_ledger:
             return None
-        msg = await nats_io.direct_last(
-            self.nc, self.settings.stream, f"{self.settings.schema_prefix}.{validate_service_name(service)}",
-            timeout=self.settings.request_timeout,
-        )
+        subject = f"{self.settings.schema_prefix}.{validate_service_name(service)}"
+        msg = await self._read(f"read the schema in force ({subject})",
+                               lambda t: nats_io.direct_last(self.nc, self.settings.stream, subject, timeout=t))
         if msg is None:
             return None
         event = Event.from_bytes(msg.data)
