@@ -18,7 +18,7 @@ from .cache import CachedConfig
 from .contract import HISTORY_DEFAULT, HISTORY_MAX, MAX_IDEMPOTENCY_KEY, MAX_REASON
 from .diff import diff
 from .errors import BadRequest, Unprocessable
-from .fleet_handlers import guard_write
+from .fleet_handlers import rollout_guard
 from .keys import FEED, FOLLOWER, PRINCIPAL, READER, REPO, SETTINGS, TRACE, WRITER
 from .params import (
     clean_text,
@@ -299,7 +299,6 @@ def _write_response(result: WriteResult, message: str, *, location: str | None =
 
 
 async def _write(request: web.Request, service: str, change: Any, reason: str) -> WriteResult:
-    await guard_write(request, service)  # 409 during a rollout (issue 16)
     return await request.app[WRITER].write(
         service,
         change,
@@ -308,6 +307,7 @@ async def _write(request: web.Request, service: str, change: Any, reason: str) -
         if_match=parse_if_match(request.headers.get("If-Match")),
         idempotency_key=_idempotency_key(request),
         metadata=request.get(TRACE),
+        guard=rollout_guard(request, service),  # 409 during a rollout (issue 16)
     )
 
 

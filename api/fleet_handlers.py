@@ -3,7 +3,7 @@ rollouts and scheduled changes (``/api/v1/config/{service}/instances|rollouts|sc
 
 State lives on the stream (``ledger.fleet_log``); every step an admin asks for is a fleet event
 CAS-appended on the state it was checked against (409 ``rollout.concurrent`` if it moved).
-``guard_write`` is the hook of the plain write path: 409 naming the active rollout.
+``rollout_guard`` is the hook of the plain write path: 409 naming the active rollout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from ledger import fleet_steps as steps
 from ledger.acks import Ack, Summary, live, state_of, summarize, validate_instance_id
 from ledger.errors import FleetConflict, InvalidConfig
-from ledger.fleet_events import FleetKind, Scheduled
+from ledger.heads import Heads
+from ledger.ledger import Guard
+from ledger.fleet_events import FleetEvent, FleetKind, Scheduled
 from ledger.fleet_log import FleetLog, candidate_of
 from ledger.rollout import ChangeSpec, Rollout, RolloutSpec, count, runs_candidate
 
@@ -28,7 +30,7 @@ from .keys import FOLLOWER, LEDGER, METRICS, PRINCIPAL, SETTINGS
 from .params import service_param
 from .views import dumps
 
-__all__ = ["guard_write", "assess", "instances", "observe_fleet", "report_instance", "start_rollout", "get_rollout", "rollout_action",
+__all__ = ["rollout_guard", "assess", "instances", "observe_fleet", "report_instance", "start_rollout", "get_rollout", "rollout_action",
            "schedule_change", "cancel_schedule", "AckBody", "InstancesView", "RolloutView", "ScheduleBody",
            "ScheduleView", "INSTANCE_TTL_S"]
 
@@ -114,18 +116,24 @@ class ScheduleView(BaseModel):
 # --- the write-path hook -----------------------------------------------------------------------
 
 
-async def guard_write(request: web.Request, service: str) -> None:
-    """409 while a rollout of ``service`` is active (``?force=true`` lets an admin through)."""
-    head = await _log(request).head(service)
-    active = head.state.active
-    if active is None:
-        return
-    if request.query.get("force") == "true" and request[PRINCIPAL].role == "admin":
-        return
-    raise FleetConflict(
-        "rollout.active", f"rollout {active.id} of {service!r} is {active.state}: promote, abort or wait for it "
-        "(an admin may pass force=true)", rollout=active.id,
-    )
+def rollout_guard(request: web.Request, service: str) -> Guard:
+    """409 while a rollout of ``service`` is active (``?force=true`` lets an admin through),
+    checked on the heads the write is decided on (``ledger.heads``): a rollout that starts
+    between the check and the append makes the append decide again, never slip through."""
+    forced = request.query.get("force") == "true" and request[PRINCIPAL].role == "admin"
+
+    def guard(heads: Heads) -> None:
+        if forced or heads.rollout is None:
+            return
+        active = FleetEvent.from_bytes(heads.rollout.data).state.active
+        if active is None:
+            return
+        raise FleetConflict(
+            "rollout.active", f"rollout {active.id} of {service!r} is {active.state}: promote, abort or wait for it "
+            "(an admin may pass force=true)", rollout=active.id,
+        )
+
+    return guard
 
 
 # --- the convergence view ----------------------------------------------------------------------

@@ -208,7 +208,6 @@ class StreamFollower:
     def _take(self, entry: Entry) -> None:
         v = version_from_entry(entry)
         service = v.service
-        self.ledger.observe(service, entry.seq, entry.event)
         old = self._current.get(service)
         if old is None or old.version.stream_seq < entry.seq:
             self._current[service] = CachedConfig.of(v)

@@ -23,6 +23,7 @@ from typing import Any
 from ledger import Change, Delete, Ledger, NotFound, Patch, Replace, Rollback, VersionConflict
 from ledger.errors import Unavailable
 from ledger.event import format_time, idempotency_event_id
+from ledger.ledger import Guard
 
 from .errors import Unprocessable
 from .metrics import Metrics
@@ -106,6 +107,7 @@ class ConfigWriter:
         if_match: int | str | None = None,
         idempotency_key: str | None = None,
         metadata: dict[str, str] | None = None,
+        guard: Guard | None = None,
     ) -> WriteResult:
         if idempotency_key is not None:
             prior = await self._prior(service, idempotency_key)
@@ -130,6 +132,7 @@ class ConfigWriter:
                 expected_version=expected,
                 idempotency_key=idempotency_key,
                 metadata=metadata,
+                guard=guard,
             )
         except VersionConflict:
             self.metrics.conflicts.inc()

@@ -1,8 +1,11 @@
 """``Ledger``: append changes with optimistic concurrency, read current/past/versioned state.
 
-Load -> decide (pure, ``ledger.event.new_event``) -> append with
-``Nats-Expected-Last-Subject-Sequence`` (CAS) and ``Nats-Msg-Id`` (dedup). See DESIGN.md,
-"Write path", and NATS_NOTES.md for the JetStream behaviour this relies on.
+Load the service's heads (``ledger.heads``: its last config event, schema and rollout, kept in
+memory between writes) -> decide (pure, ``ledger.event.new_event``; the schema in force; the
+caller's guard) -> append with ``Nats-Expected-Last-Subject-Sequence`` = the heads' sequence on
+``config.*.<service>`` (CAS over every family of the service) and ``Nats-Msg-Id`` (dedup). A
+refused CAS reads the heads again and decides again. See DESIGN.md, "Write path", and
+NATS_NOTES.md for the JetStream behaviour this relies on.
 """
 
 from __future__ import annotations
@@ -40,13 +43,18 @@ from .event import (
     is_noop,
     new_event,
 )
-from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID, StoredMsg
+from .heads import Family, Heads
+from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, EXPECTED_LAST_SUBJECT_SEQ_SUBJECT, MSG_ID, StoredMsg
 from .retry import within_deadline
 from .schema import validate as validate_schema
 from .settings import LedgerSettings
 from .validate import validate_service_name
 
-__all__ = ["Ledger", "Entry", "Appended"]
+__all__ = ["Ledger", "Entry", "Appended", "Guard", "Heads"]
+
+# A caller's check of the heads a write is decided on (the fleet's rollout guard, the schema
+# registry's "the current config must satisfy the new schema"): raise to refuse the write.
+Guard = Callable[[Heads], None]
 
 log = logging.getLogger("ledger")
 
@@ -85,7 +93,8 @@ class Ledger:
         self.js = nc.jetstream(timeout=(settings or LedgerSettings()).request_timeout)
         self.settings = settings or LedgerSettings()
         self._owns = owns_connection
-        self._last: dict[str, tuple[int, Event]] = {}  # service -> (seq, event), a hint only
+        self._family = Family.SCHEMA if self.settings.is_schema_ledger else Family.CONFIG
+        self._heads: dict[str, Heads] = {}  # service -> what the last write decided on (CAS-checked)
         self.max_attempts = 64
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -141,21 +150,22 @@ class Ledger:
                                      request_timeout=self.settings.request_timeout)
 
     async def current_entry(self, service: str) -> Entry | None:
-        entry = await self._last_entry(service)
-        if entry:
-            self._last[service] = (entry.seq, entry.event)
-        return entry
+        return await self._last_entry(service)
 
     def known(self, service: str) -> tuple[int, Event] | None:
-        """The newest ``(stream seq, event)`` of ``service`` this ledger has seen (a hint)."""
-        return self._last.get(service)
+        """The newest ``(stream seq, event)`` of ``service`` this ledger read or appended (a hint)."""
+        heads = self._heads.get(service)
+        return heads.own(self._family) if heads else None
 
-    def observe(self, service: str, seq: int, event: Event) -> None:
-        """A follower of the stream saw ``event`` at ``seq``: keep the hint current (fewer CAS
-        conflicts and direct gets when several processes write the same service)."""
-        hint = self._last.get(service)
-        if hint is None or hint[0] < seq:
-            self._last[service] = (seq, event)
+    async def heads(self, service: str) -> Heads:
+        """Every family of ``service`` as of one stream sequence: one ``multi_last`` direct get."""
+        filter_ = self.settings.family_filter(validate_service_name(service))
+        msgs = await within_deadline(
+            lambda t: nats_io.direct_multi_last(self.nc, self.settings.stream, [filter_], batch=16, timeout=t),
+            what=f"read the heads of {filter_}", deadline_s=self.settings.write_deadline,
+            request_timeout=self.settings.request_timeout,
+        )
+        return Heads.of(msgs, self.settings, service)
 
     async def current(self, service: str) -> Event | None:
         """The latest event of ``service`` (its ``config`` is the current document), or None."""
@@ -231,11 +241,8 @@ class Ledger:
         return [Entry.from_stored(m) for m in msgs]
 
     async def schema_in_force(self, service: str) -> Event | None:
-        """The event of the service's JSON Schema now in force (None: none, or removed).
-
-        Read fresh on every write: a cached schema could let a write through that the schema
-        set a moment ago refuses.
-        """
+        """The event of the service's JSON Schema now in force (None: none, or removed), read
+        now. (``append`` decides on its heads instead: the CAS covers the schema's subject.)"""
         if self.settings.is_schema_ledger:
             return None
         subject = f"{self.settings.schema_prefix}.{validate_service_name(service)}"
@@ -259,12 +266,14 @@ class Ledger:
         idempotency_key: str | None = None,
         now: Callable[[], datetime] | None = None,
         metadata: dict[str, str] | None = None,
+        guard: Guard | None = None,
     ) -> Appended:
         """Append ``change`` to ``service``; see the module docstring for the protocol.
 
         Raises VersionConflict (``expected_version`` given and not current), InvalidConfig /
-        InvalidChange (nothing appended), Unavailable / StoreTimeout (outcome unknown for a
-        timeout: retry with the same ``idempotency_key``).
+        InvalidChange (nothing appended), what ``guard`` raises, Unavailable / StoreTimeout
+        (outcome unknown for a timeout: retry with the same ``idempotency_key``). A refusal is
+        only ever decided on heads read for this append, never on heads kept from earlier.
         """
         subject = self.subject(service)
         if expected_version is not None and (
@@ -278,55 +287,92 @@ class Ledger:
         else:
             event_id = str(uuid.uuid4())
         clock = now or (lambda: datetime.now(UTC))
-        schema = await self.schema_in_force(service)
-        cached: tuple[int, Event | None] | None = self._last.get(service)
-        fresh = cached is None
+        heads = self._heads.get(service)
+        fresh = heads is None
         for attempt in range(self.max_attempts):
-            if cached is None:
-                entry = await self._last_entry(service)
-                cached = (entry.seq, entry.event) if entry else (0, None)
-                fresh = True
-            last_seq, last_event = cached
+            if heads is None:
+                heads, fresh = self._keep(service, await self.heads(service)), True
+            own = heads.own(self._family)
+            last_seq, last_event = own if own else (0, None)
             if last_event is not None and last_event.event_id == event_id:
                 return Appended(last_event, last_seq, duplicate=True)  # retried after success
-            current_version = last_event.version if last_event else 0
-            if expected_version is not None and expected_version != current_version:
-                if not fresh:  # the hint may be stale: check before refusing
-                    cached = None
-                    continue
-                raise VersionConflict(service, expected_version, current_version)
-            if is_noop(last_event, change):
-                if not fresh:  # the hint may be stale: decide on the stream's head
-                    cached = None
+            try:
+                event = await self._decide(service, change, heads, last_event, event_id, expected_version,
+                                           actor=actor, reason=reason, occurred_at=clock(), metadata=metadata,
+                                           guard=guard)
+            except LedgerError:
+                if fresh:
+                    raise
+                heads = None  # refused on heads kept from earlier: decide on the stream's now
+                continue
+            if event is None:  # a no-op: nothing to append (only ever said on fresh heads)
+                if not fresh:
+                    heads = None
                     continue
                 assert last_event is not None
-                check_provenance(actor, reason, self.settings.limits)  # a refused reason stays refused
                 return Appended(last_event, last_seq, duplicate=False, unchanged=True)
-            target = await self._rollback_target(service, change, last_event)
-            event = new_event(
-                last_event,
-                service,
-                change,
-                actor=actor,
-                reason=reason,
-                occurred_at=clock(),
-                event_id=event_id,
-                target=target,
-                limits=self.settings.limits,
-                metadata=metadata,
-            )
-            if schema is not None and event.config is not None:
-                validate_schema(service, schema.version, schema.config or {}, event.config)
-            result = await self._publish(subject, event, last_seq)
+            result = await self._publish(subject, event, heads.seq)
             if result is not None:
-                self.observe(service, result.seq, result.event)
+                if result.duplicate:
+                    self._heads.pop(service, None)  # where the family's head is now is unknown
+                else:
+                    self._keep(service, heads.appended(self._family, result.seq, result.event))
                 return result
-            # Someone else appended first: re-read and decide again.
-            cached, fresh = None, True
-            self._last.pop(service, None)
+            # Something of the service moved since the heads: read them again and decide again.
+            heads, fresh = None, True
+            self._heads.pop(service, None)
             if attempt >= 3:
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
         raise LedgerError(f"gave up appending to {service!r} after {self.max_attempts} conflicting attempts")
+
+    def _keep(self, service: str, heads: Heads) -> Heads:
+        """Remember ``heads`` for the next write unless a newer one is kept (concurrent writes)."""
+        kept = self._heads.get(service)
+        if kept is None or kept.seq <= heads.seq:
+            self._heads[service] = heads
+        return heads
+
+    async def _decide(
+        self,
+        service: str,
+        change: Change,
+        heads: Heads,
+        last_event: Event | None,
+        event_id: str,
+        expected_version: int | None,
+        *,
+        actor: str,
+        reason: str,
+        occurred_at: datetime,
+        metadata: dict[str, str] | None,
+        guard: Guard | None,
+    ) -> Event | None:
+        """The event to append on ``heads`` (None: the change is a no-op); raises what refuses it."""
+        current_version = last_event.version if last_event else 0
+        if expected_version is not None and expected_version != current_version:
+            raise VersionConflict(service, expected_version, current_version)
+        if guard is not None:
+            guard(heads)
+        if is_noop(last_event, change):
+            check_provenance(actor, reason, self.settings.limits)  # a refused reason stays refused
+            return None
+        target = await self._rollback_target(service, change, last_event)
+        event = new_event(
+            last_event,
+            service,
+            change,
+            actor=actor,
+            reason=reason,
+            occurred_at=occurred_at,
+            event_id=event_id,
+            target=target,
+            limits=self.settings.limits,
+            metadata=metadata,
+        )
+        schema = heads.schema_in_force if self._family is Family.CONFIG else None
+        if schema is not None and event.config is not None:
+            validate_schema(service, schema.version, schema.config or {}, event.config)
+        return event
 
     async def _rollback_target(self, service: str, change: Change, last: Event | None) -> Event | None:
         if not isinstance(change, Rollback):
@@ -349,7 +395,8 @@ class Ledger:
         return target
 
     async def _publish(self, subject: str, event: Event, expected_seq: int) -> Appended | None:
-        """Publish with CAS; return the stored result, or None when another write won.
+        """Publish with CAS on the service's every subject (``family_filter``); return the
+        stored result, or None when something of the service moved first.
 
         A timeout, a leader election, "no responders" or a reconnect is retried with the same
         ``Nats-Msg-Id`` and the same expected sequence (never a duplicate: dedup, and the
@@ -359,7 +406,8 @@ class Ledger:
         data = event.to_bytes()
         if len(data) > 1024 * 1024:
             raise InvalidConfig("document.size", "event is larger than the stream's 1 MiB message limit")
-        headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)}
+        headers = {MSG_ID: event.event_id, EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq),
+                   EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: self.settings.family_filter(event.service)}
 
         async def attempt(timeout: float) -> Any:
             try:  # a fresh dict each time: nats-py adds to the one it is given

@@ -58,6 +58,9 @@ log = logging.getLogger("ledger.nats")
 # Header names as the server spells them (case-sensitive on the server, see NATS_NOTES.md).
 MSG_ID = js_api.Header.MSG_ID.value
 EXPECTED_LAST_SUBJECT_SEQ = js_api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value
+# nats-server >= 2.11: the CAS above checks the last sequence of this subject filter (wildcards
+# allowed) instead of the published subject's. nats-py has no constant for it.
+EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ same ``Ledger`` code, pointed at the schema subjects (``LedgerSettings.for_schem
 
 Setting a schema checks two things before appending: the schema is a valid draft 2020-12 schema
 (``schema.invalid``), and the service's *current* config satisfies it (``schema``, with every
-failing pointer). A write racing the schema change may still have been validated against the
-previous schema: the check is at the schema's append, not a lock across both subjects.
+failing pointer). Both sides are checked on the service's heads (``ledger.heads``) and appended
+with the CAS over every subject of the service: a config write racing a schema change is either
+validated against the new schema or makes the schema's append decide again on the new config.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nats.aio.client import Client as NATS
 
 from .errors import NotFound, VersionConflict
 from .event import Delete, Event, Replace
+from .heads import Heads
 from .ledger import Appended, Entry, Ledger
 from .schema import check_schema, violations
 from .schema import validate as validate_schema
@@ -61,12 +63,16 @@ class SchemaRegistry:
     ) -> Appended:
         """Set (or replace) the schema; refuses an invalid schema or one the config fails."""
         check_schema(schema)
-        current = await self.config.current(service)
-        if current is not None and current.config is not None:
-            validate_schema(service, (await self._next_version(service)), schema, current.config)
+
+        def config_fits(heads: Heads) -> None:
+            config = heads.current_config
+            if config is not None and config.config is not None:
+                version = heads.schema[1].version + 1 if heads.schema else 1
+                validate_schema(service, version, schema, config.config)
+
         return await self.ledger.append(
             service, Replace(schema), actor=actor, reason=reason,
-            expected_version=expected_version, idempotency_key=idempotency_key,
+            expected_version=expected_version, idempotency_key=idempotency_key, guard=config_fits,
         )
 
     async def remove(
@@ -88,7 +94,3 @@ class SchemaRegistry:
         if schema is None or schema.config is None:
             return None, []
         return schema, [v.to_dict() for v in violations(schema.config, document)]
-
-    async def _next_version(self, service: str) -> int:
-        entry = await self.ledger.current_entry(service)
-        return entry.event.version + 1 if entry else 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from infra_config import InfraConfigError, InfrastructureConfigManager, KeyNotFoundError, Layer
 from infra_config.settings import Setting, settings_config
@@ -200,6 +200,21 @@ class LedgerSettings(SettingsModel):
         "schema_subject_prefix": _SCHEMA_SUBJECT_PREFIX,
     }
 
+    @model_validator(mode="after")
+    def _families_are_siblings(self) -> Self:
+        """Every family of a service's subjects (config events, schema, rollouts) must be one
+        token under one parent: a write's CAS covers them all with ``<parent>.*.<service>``."""
+        parent = self.family_parent
+        if "." not in self.subject_prefix:
+            raise ValueError(f"the subject prefix {self.subject_prefix!r} needs a parent (e.g. config.events)")
+        for family in (self.schema_prefix, self.rollout_prefix):
+            if family.rpartition(".")[0] != parent:
+                raise ValueError(
+                    f"{family!r} must be a sibling of the events' prefix {self.subject_prefix!r} "
+                    f"(one token under {parent!r})"
+                )
+        return self
+
     @property
     def limits(self) -> Limits:
         return Limits(
@@ -214,6 +229,15 @@ class LedgerSettings(SettingsModel):
     @property
     def subject_wildcard(self) -> str:
         return f"{self.subject_prefix}.>"
+
+    @property
+    def family_parent(self) -> str:
+        """``config`` for ``config.events``: the parent of every subject family."""
+        return self.subject_prefix.rpartition(".")[0]
+
+    def family_filter(self, service: str) -> str:
+        """``config.*.<service>``: the service's config events, schema and rollouts together."""
+        return f"{self.family_parent}.*.{service}"
 
     def service_of(self, subject: str) -> str:
         return subject[len(self.subject_prefix) + 1 :]

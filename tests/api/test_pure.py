@@ -141,7 +141,7 @@ def test_follower_keeps_current_documents_recent_versions_and_wakes_watchers() -
         follower.apply(_stored(event, seq))
     assert [v.version for v in follower.versions_after("a", 2)] == [3, 4, 5]
     assert follower.versions_after("a", 1) is None  # only the last 3 are kept
-    assert follower.get("a").version.version == 5 and led.known("a")[0] == 14
+    assert follower.get("a").version.version == 5
     follower.apply(StoredMsg(subject=led.subject("a"), seq=15, data=b"{}", stored_at=datetime.now(UTC), headers={}))
     assert follower.seq == 15 and follower.skipped == 1 and follower.get("a").version.version == 5
 

@@ -1,0 +1,80 @@
+"""A ledger keeps each service's heads (config, schema, rollout) between writes; the CAS over
+``config.*.<service>`` makes a decision on stale heads impossible (``ledger.heads``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ledger import Ledger, Replace
+from ledger.errors import InvalidConfig
+from ledger.nats_io import stream_last_seq
+from ledger.schemas import SchemaRegistry
+
+SCHEMA = {"type": "object", "properties": {"port": {"type": "integer", "maximum": 65535}}}
+
+
+def svc() -> str:
+    return f"h-{uuid.uuid4().hex[:10]}"
+
+
+def count_head_reads(led: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    real = led.heads
+
+    async def counted(service: str):  # type: ignore[no-untyped-def]
+        reads.append(service)
+        return await real(service)
+
+    monkeypatch.setattr(led, "heads", counted)
+    return reads
+
+
+async def test_a_hot_write_reads_nothing_before_its_publish(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = svc()
+    reads = count_head_reads(ledger, monkeypatch)
+    await ledger.append(s, Replace({"n": 1}), actor="a")
+    assert reads == [s]  # a cold service: one multi-last read
+    for n in range(2, 6):
+        appended = await ledger.append(s, Replace({"n": n}), actor="a")
+        assert appended.version == n
+    assert reads == [s]  # hot: the publish alone
+    assert ledger.known(s)[1].config == {"n": 5}
+
+
+async def test_a_schema_set_elsewhere_refuses_the_next_write_decided_on_kept_heads(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = svc()
+    await ledger.append(s, Replace({"port": 80}), actor="a")  # heads kept: no schema
+    other = await Ledger.connect(settings=ledger.settings)  # another process
+    try:
+        await SchemaRegistry(other.nc, other.settings, config=other).set(s, SCHEMA, actor="b", reason="guard")
+    finally:
+        await other.close()
+    reads = count_head_reads(ledger, monkeypatch)
+    before = await stream_last_seq(ledger.nc, ledger.settings.stream)
+    with pytest.raises(InvalidConfig) as refused:
+        await ledger.append(s, Replace({"port": 70000}), actor="a")
+    assert refused.value.rule == "schema"
+    assert reads == [s]  # the stream refused the CAS on the kept heads; decided again on fresh ones
+    assert await stream_last_seq(ledger.nc, ledger.settings.stream) == before
+    assert (await ledger.append(s, Replace({"port": 81}), actor="a")).version == 2
+
+
+async def test_a_schema_set_on_kept_heads_sees_a_config_written_elsewhere(ledger: Ledger) -> None:
+    s = svc()
+    registry = SchemaRegistry(ledger.nc, ledger.settings, config=ledger)
+    await ledger.append(s, Replace({"port": 80}), actor="a")
+    await registry.set(s, {"type": "object"}, actor="a", reason="loose")  # the registry keeps its heads
+    other = await Ledger.connect(settings=ledger.settings)
+    try:
+        await other.append(s, Replace({"port": 70000}), actor="b")  # fits the loose schema
+    finally:
+        await other.close()
+    with pytest.raises(InvalidConfig) as refused:
+        await registry.set(s, SCHEMA, actor="a", reason="tight")  # the config now fails it
+    assert refused.value.rule == "schema"
+    current = await ledger.schema_in_force(s)
+    assert current is not None and current.config == {"type": "object"}
