@@ -106,7 +106,7 @@ def supervise(workers: int, env: dict[str, str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
     log.info("supervising %d API workers on one port", workers)
-    code = EXIT_OK
+    code: int = EXIT_OK
     while any(proc.poll() is None for proc in procs):
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -59,6 +59,11 @@ AUTH_OFF_BANNER = (
 )
 
 
+def _each_reconnected(followers: list[StreamFollower]) -> None:
+    for follower in followers:
+        follower.reconnected()
+
+
 async def _nats_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     followers: list[StreamFollower] = []
@@ -66,7 +71,7 @@ async def _nats_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.ledger.nats_url,
         name="config-ledger-api",
         connect_timeout=settings.ledger.connect_timeout,
-        on_reconnect=lambda: [f.reconnected() for f in followers],
+        on_reconnect=lambda: _each_reconnected(followers),
     )
     app[LEDGER] = ledger = Ledger(nc, settings.ledger)
     log.info("connected to NATS %s (stream %s)", settings.ledger.nats_url, settings.ledger.stream)

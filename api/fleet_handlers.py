@@ -19,10 +19,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from ledger import fleet_steps as steps
 from ledger.acks import Ack, Summary, live, state_of, summarize, validate_instance_id
 from ledger.errors import FleetConflict, InvalidConfig
-from ledger.heads import Heads
-from ledger.ledger import Guard
 from ledger.fleet_events import FleetEvent, FleetKind, Scheduled
 from ledger.fleet_log import FleetLog, candidate_of
+from ledger.heads import Heads
+from ledger.ledger import Guard
 from ledger.rollout import ChangeSpec, Rollout, RolloutSpec, count, runs_candidate
 
 from .body import read_json

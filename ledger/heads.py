@@ -59,8 +59,9 @@ class Heads:
 
     def appended(self, family: Family, seq: int, event: Event) -> Heads:
         """The heads after ``event`` was stored at ``seq`` with the CAS on these heads."""
-        field = "config" if family is Family.CONFIG else "schema"
-        return replace(self, seq=seq, **{field: (seq, event)})
+        if family is Family.CONFIG:
+            return replace(self, seq=seq, config=(seq, event))
+        return replace(self, seq=seq, schema=(seq, event))
 
     @property
     def schema_in_force(self) -> Event | None:
