@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from aiohttp import web
 
+from ledger import event_loop
 from ledger.errors import Unavailable, UsageError
 from ledger.exit_codes import ExitCode
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings = ApiSettings.from_env(environ)
         if settings.workers > 1:
             return supervise(settings.workers, dict(environ))
-        asyncio.run(serve(settings))
+        event_loop.run(serve(settings))
     except Unavailable as exc:
         log.error("cannot start: %s", exc)
         return EXIT_UNAVAILABLE

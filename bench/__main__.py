@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
 import time
+
+from ledger import event_loop
 
 ALL = ["ledger", "projector", "client", "api", "console", "safe", "etcd", "cli"]
 
@@ -22,7 +23,7 @@ def main(argv: list[str]) -> int:
         print(f"== {name}")
         t = time.perf_counter()
         try:
-            asyncio.run(module.main())
+            event_loop.run(module.main())
         except Exception as exc:  # noqa: BLE001 - report and go on with the others
             print(f"   FAILED: {type(exc).__name__}: {exc}")
             failed.append(name)

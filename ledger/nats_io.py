@@ -321,7 +321,10 @@ async def direct_multi_last(
                 if status:
                     if status in ("204", "404"):
                         break
-                    raise LedgerError(f"multi-last get failed: {status} {headers.get('Description', '')}")
+                    detail = f"multi-last get: {status} {headers.get('Description', '')}".strip()
+                    if status in ("503", "408"):  # no responders yet (an election), a timeout: retryable
+                        raise TemporarilyUnavailable(f"JetStream is not answering yet ({detail})")
+                    raise LedgerError(f"{detail} failed")
                 stored = _to_stored(msg)
                 if stored:
                     results.append(stored)

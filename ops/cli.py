@@ -349,9 +349,9 @@ def _run_without_loop(coro: Any) -> Any:
 
 
 def _run_in_loop(coro: Any) -> Any:
-    import asyncio
+    from ledger.event_loop import run  # asyncio only for the commands that need it
 
-    return asyncio.run(coro)
+    return run(coro)
 
 
 def _silence_stdout(stdout: IO[str]) -> None:

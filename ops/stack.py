@@ -33,7 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
-from ledger import LedgerSettings
+from ledger import LedgerSettings, event_loop
 from ledger.errors import LedgerError, Unavailable, UsageError
 from ledger.exit_codes import ExitCode
 from ledger.settings import HUB_URL, NATS_URL
@@ -100,7 +100,7 @@ def run_up(settings: StackSettings, options: UpOptions, console: Console,
         with _interrupts_as_keyboard_interrupt(), contextlib.ExitStack() as servers:
             try:
                 endpoints = _start_servers(settings, data_dir, lock, servers, console, options.cluster)
-                code = asyncio.run(_serve(settings, options, endpoints, data_dir, lock, console, environ))
+                code = event_loop.run(_serve(settings, options, endpoints, data_dir, lock, console, environ))
                 _terminate_interrupts()  # closing the loop reset SIGTERM to "die at once"
             except KeyboardInterrupt:
                 console.print("[yellow]interrupted; stopping[/]")

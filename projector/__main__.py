@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
+from ledger import event_loop
 from ledger.errors import LedgerError, ProjectionDiverged, Unavailable, UsageError, WorldError
 from ledger.exit_codes import EXIT_CODES_HELP, ExitCode
 
@@ -254,14 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         if args.command == "run":
             try:
-                return asyncio.run(_run(settings))
+                return event_loop.run(_run(settings))
             finally:  # closing the loop restored SIG_DFL: keep a late SIGTERM harmless
                 _record_stop_signals()
         if args.command == "rebuild":
-            return asyncio.run(_rebuild(settings, args))
+            return event_loop.run(_rebuild(settings, args))
         if args.command == "status":
-            return asyncio.run(_status(settings, args.json))
-        return asyncio.run(_migrate(settings))
+            return event_loop.run(_status(settings, args.json))
+        return event_loop.run(_migrate(settings))
     except ProjectionDiverged as exc:
         hint = "" if OPERATOR_HINT in exc.message else f" — {OPERATOR_HINT}"
         _error(f"fail-stop at stream sequence {exc.seq}: {exc.message}{hint}")

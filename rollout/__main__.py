@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ledger import LedgerSettings
+from ledger import LedgerSettings, event_loop
 from ledger.errors import UsageError
 
 from .runner import run_controller
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     try:
-        asyncio.run(_run())
+        event_loop.run(_run())
     except UsageError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
