@@ -130,6 +130,17 @@ def _is_reference(text: str) -> bool:
 
 def scan_text(text: str) -> str | None:
     """The rule id of the first credential-looking part of ``text``, or None."""
+    # Documents are written again and again with mostly the same keys and values: remember the
+    # verdict on short strings (a pure function of the text).
+    return _scan_short(text) if len(text) <= 256 else _scan(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _scan_short(text: str) -> str | None:
+    return _scan(text)
+
+
+def _scan(text: str) -> str | None:
     if "${" in text:
         text = _ENV_OPEN.sub(" ", text)  # a default is scanned as a value of its own
     for match in _SCAN.finditer(text):
@@ -160,38 +171,47 @@ def _literal_rule(value: str) -> str | None:
     return None
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
 def find_secret(value: Any, path: str = "", under_secret: bool = False) -> tuple[str, str] | None:
     """``(rule, path)`` of the first credential-looking part of a JSON value, or None."""
+    found = _find(value, under_secret)
+    if found is None:
+        return None
+    rule, reversed_path = found
+    parts: list[str | int] = [path] if path else []
+    parts += reversed_path[::-1]
+    path = ""
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else part
+    return rule, path
+
+
+def _find(value: Any, under_secret: bool) -> tuple[str, list[str | int]] | None:
+    """The rule and the *reversed* key path of the first hit: each level adds its key on the way
+    back up, so a clean document (the usual case) never builds a path."""
     if isinstance(value, Mapping):
         for key, child in value.items():
             rule = scan_text(key)
             if rule:
-                return rule, _join(path, "<this key>")  # the key itself is the secret: not shown
-            child_path = _join(path, key)
+                return rule, ["<this key>"]  # the key itself is the secret: not shown
             kind = _key_class(key)
-            child_secret = (under_secret or kind == "secret") and kind != "quantity"
-            found = find_secret(child, child_path, child_secret)
+            found = _find(child, (under_secret or kind == "secret") and kind != "quantity")
             if found:
+                found[1].append(key)
                 return found
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            found = find_secret(child, _join(path, index), under_secret)
+            found = _find(child, under_secret)
             if found:
+                found[1].append(index)
                 return found
     elif isinstance(value, str):
         rule = scan_text(value)
         if rule is None and under_secret:
             rule = _literal_rule(value)
         if rule:
-            return rule, path
+            return rule, []
     elif under_secret and isinstance(value, int | float) and not isinstance(value, bool):
-        return "secret.key_name", path
+        return "secret.key_name", []
     return None
 
 

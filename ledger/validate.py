@@ -51,49 +51,79 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _check_string(value: str, path: str, what: str) -> None:
+def join_path(parts: list[str | int]) -> str:
+    """``["a", 0, "b"]`` -> ``a[0].b``: the key path of a value, as every rule reports it."""
+    path = ""
+    for part in parts:
+        path = _join(path, part)
+    return path
+
+
+class _Refused(Exception):
+    """A refusal on its way up the document: each level adds its key, the top joins them (so a
+    clean document, the usual case, never builds a path)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule, self.message, self.reversed_path = rule, message, []
+
+
+def _check_string(value: str, what: str) -> None:
     if "\x00" in value:
-        raise InvalidConfig("json.nul_char", f"{what} contains a \\u0000 character", path=path)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidConfig("json.lone_surrogate", f"{what} contains a lone surrogate", path=path) from None
+        raise _Refused("json.nul_char", f"{what} contains a \\u0000 character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Refused("json.lone_surrogate", f"{what} contains a lone surrogate") from None
 
 
-def validate_json_value(value: Any, *, max_depth: int = 32, path: str = "", depth: int = 0) -> None:
-    """Check that ``value`` is plain JSON that jsonb and JavaScript round-trip unchanged."""
+def _check(value: Any, max_depth: int, depth: int) -> None:
     if isinstance(value, dict):
         depth += 1
         if depth > max_depth:
-            raise InvalidConfig("json.depth", f"nesting deeper than {max_depth} levels", path=path)
+            raise _Refused("json.depth", f"nesting deeper than {max_depth} levels")
         for key, child in value.items():
             if not isinstance(key, str):
-                raise InvalidConfig("json.key_type", "object keys must be strings", path=path)
-            _check_string(key, path, "a key")
-            validate_json_value(child, max_depth=max_depth, path=_join(path, key), depth=depth)
+                raise _Refused("json.key_type", "object keys must be strings")
+            _check_string(key, "a key")
+            try:
+                _check(child, max_depth, depth)
+            except _Refused as refused:
+                refused.reversed_path.append(key)
+                raise
     elif isinstance(value, list):
         depth += 1
         if depth > max_depth:
-            raise InvalidConfig("json.depth", f"nesting deeper than {max_depth} levels", path=path)
+            raise _Refused("json.depth", f"nesting deeper than {max_depth} levels")
         for index, child in enumerate(value):
-            validate_json_value(child, max_depth=max_depth, path=_join(path, index), depth=depth)
+            try:
+                _check(child, max_depth, depth)
+            except _Refused as refused:
+                refused.reversed_path.append(index)
+                raise
     elif isinstance(value, str):
-        _check_string(value, path, "a string")
+        _check_string(value, "a string")
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
         if abs(value) > MAX_SAFE_INT:
-            raise InvalidConfig(
-                "json.int_range", "integer outside +-2^53 (not exact in JavaScript)", path=path
-            )
+            raise _Refused("json.int_range", "integer outside +-2^53 (not exact in JavaScript)")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidConfig("json.non_finite", "NaN and Infinity are not JSON", path=path)
+            raise _Refused("json.non_finite", "NaN and Infinity are not JSON")
         if abs(value) >= MAX_SAFE_INT:
             # jsonb would hand it back as an exact integer beyond +-2^53: not the same document.
-            raise InvalidConfig("json.number_range", "number beyond +-2^53 is not exact", path=path)
+            raise _Refused("json.number_range", "number beyond +-2^53 is not exact")
     else:
-        raise InvalidConfig("json.type", f"{type(value).__name__} is not a JSON type", path=path)
+        raise _Refused("json.type", f"{type(value).__name__} is not a JSON type")
+
+
+def validate_json_value(value: Any, *, max_depth: int = 32) -> None:
+    """Check that ``value`` is plain JSON that jsonb and JavaScript round-trip unchanged."""
+    try:
+        _check(value, max_depth, 0)
+    except _Refused as refused:
+        raise InvalidConfig(refused.rule, refused.message, path=join_path(refused.reversed_path[::-1])) from None
 
 
 def validate_document(doc: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
