@@ -64,7 +64,8 @@ class _Refused(Exception):
     clean document, the usual case, never builds a path)."""
 
     def __init__(self, rule: str, message: str) -> None:
-        self.rule, self.message, self.reversed_path = rule, message, []
+        self.rule, self.message = rule, message
+        self.reversed_path: list[str | int] = []
 
 
 def _check_string(value: str, what: str) -> None:
