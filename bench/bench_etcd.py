@@ -14,6 +14,11 @@ machine hits both alike; the figure is the median over rounds:
    measured from sending the write (``p50``/``p99``) and from its answer (``after_answer``);
 4. GET current, 50 connections: etcd range read vs ``GET /api/v1/config/{service}``.
 
+Beside the writes (1, 2), the floor of an HTTP write on this machine is measured in the same
+rounds: ``bench/bare_write.py``, a bare aiohttp handler that only parses and CAS-publishes to the
+same nats-server (no auth, validation, hashing, follower): how far the ledger is from the floor,
+and how far the floor itself is from etcd.
+
 The load comes from one aiohttp client process per measurement (``bench/etcd_load.py``), the same
 code for both systems. Results: ``bench/results/etcd.json``.
 """
@@ -119,15 +124,20 @@ def _median(rounds: list[dict[str, Any]], key: str) -> float:
     return round(statistics.median(r[key] for r in rounds), 3)
 
 
-async def measure(etcd_url: str, ledger_url: str) -> dict[str, Any]:
-    urls = {"etcd": etcd_url, "ledger": ledger_url}
+WRITES = ("seq", "conc")  # the figures the bare write handler (the floor) is measured for
+
+
+async def measure(etcd_url: str, ledger_url: str, floor_url: str) -> dict[str, Any]:
+    urls = {"etcd": etcd_url, "ledger": ledger_url, "floor": floor_url}
     out: dict[str, Any] = {}
     for name, op, _, _ in FIGURES:
-        rounds: dict[str, list[dict[str, Any]]] = {"etcd": [], "ledger": []}
+        systems = ("etcd", "ledger", "floor") if op in WRITES else ("etcd", "ledger")
+        rounds: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
         for r in range(ROUNDS):
-            order = ("etcd", "ledger") if r % 2 == 0 else ("ledger", "etcd")
+            order = systems if r % 2 == 0 else systems[::-1]
             for system in order:
-                rounds[system].append(await load(system, urls[system], op, SECONDS))
+                # The floor speaks the ledger's HTTP interface.
+                rounds[system].append(await load("ledger" if system == "floor" else system, urls[system], op, SECONDS))
         keys = rounds["etcd"][0].keys() - {"requests", "writes"}
         out[name] = {
             system: {**{k: _median(rs, k) for k in keys}, "rounds": rs} for system, rs in rounds.items()
@@ -136,12 +146,14 @@ async def measure(etcd_url: str, ledger_url: str) -> dict[str, Any]:
 
 
 def _report(results: dict[str, Any]) -> None:
-    print(f"{'figure':<34} {'etcd':>14} {'Config Ledger':>16} {'ratio':>8}")
+    print(f"{'figure':<34} {'etcd':>14} {'Config Ledger':>16} {'ratio':>8}   floor: bare handler (ratio to etcd)")
     for name, _, key, higher in FIGURES:
         e, c = results[name]["etcd"], results[name]["ledger"]
         if higher:
             ratio = c[key] / e[key]
-            print(f"{name:<34} {e[key]:>12,.0f}/s {c[key]:>14,.0f}/s {ratio:>8.2f}")
+            floor = results[name].get("floor")
+            beside = f"   {floor[key]:>10,.0f}/s ({floor[key] / e[key]:.2f})" if floor else ""
+            print(f"{name:<34} {e[key]:>12,.0f}/s {c[key]:>14,.0f}/s {ratio:>8.2f}{beside}")
         else:
             for k in ("p50_ms", "p99_ms", "after_answer_p50_ms", "after_answer_p99_ms"):
                 ratio = c[k] / e[k] if e[k] else float("nan")
@@ -182,16 +194,21 @@ async def main() -> dict[str, Any]:
             "PYTHONPATH": str(REPO_ROOT),
         }
         ledger_url = f"http://127.0.0.1:{port}"
+        floor_port = free_port()
+        floor_url = f"http://127.0.0.1:{floor_port}"
         with (
             private_etcd(binary, work) as (etcd_url, etcd_proc),
             spawn([sys.executable, "-m", "projector", "run"], env, work / "projector.log"),
             spawn([sys.executable, "-m", "api"], env, work / "api.log") as api_proc,
+            spawn([sys.executable, "-m", "bench.bare_write", settings.nats_url, str(floor_port)], env,
+                  work / "floor.log") as floor_proc,
         ):
             await wait_etcd(etcd_url, etcd_proc, work / "etcd.log")
             await wait_http(f"{ledger_url}/healthz", api_proc, work / "api.log")
+            await wait_http(f"{floor_url}/healthz", floor_proc, work / "floor.log")
             ran = await asyncio.to_thread(subprocess.run, [binary, "--version"], capture_output=True, text=True)
             version = ran.stdout.split("\n")[0]
-            results = await measure(etcd_url, ledger_url)
+            results = await measure(etcd_url, ledger_url, floor_url)
     _report(results)
     data = {"etcd": version, "api_workers": WORKERS, "rounds": ROUNDS, "seconds_per_round": SECONDS,
             "writers": WRITERS, "watch_writes": WATCH_WRITES, "watch_pace_ms": WATCH_PACE_S * 1000,

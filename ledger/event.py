@@ -142,8 +142,13 @@ class Event(BaseModel):
             data.pop("metadata", None)
         return data
 
+    def _stored_bytes(self) -> bytes | None:
+        """``_raw`` without pydantic's ``__getattr__`` (a few us per read on the hot paths)."""
+        private = self.__pydantic_private__
+        return private["_raw"] if private else None
+
     def to_bytes(self) -> bytes:
-        raw = self._raw
+        raw = self._stored_bytes()
         return raw if raw is not None else dumps(self.to_dict())
 
     @classmethod
@@ -174,12 +179,9 @@ class Event(BaseModel):
             parsed = loads(data)
         except ValueError:
             raise InvalidConfig("event.shape", "message body is not JSON") from None
-        event = _fast_event(parsed)
-        if event is None:
-            return cls.from_dict(parsed)
-        if dumps(parsed) == data:  # canonical: the hash can be checked over these very bytes
-            event._raw = bytes(data)
-        return event
+        # canonical bytes: the hash can be checked over these very bytes
+        event = _fast_event(parsed, bytes(data) if dumps(parsed) == data else None)
+        return cls.from_dict(parsed) if event is None else event
 
     def __eq__(self, other: object) -> bool:
         """Equal fields (the stored bytes kept for hashing are not part of the value)."""
@@ -197,7 +199,7 @@ class Event(BaseModel):
         return hash((self.event_id, self.hash))
 
     def computed_hash(self) -> str:
-        raw = self._raw
+        raw = self._stored_bytes()
         if raw is not None:
             found = stored_event_hash(raw)
             if found is not None:
@@ -258,7 +260,7 @@ _HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
-def _fast_event(d: Any) -> Event | None:
+def _fast_event(d: Any, raw: bytes | None) -> Event | None:
     """The event in ``d`` if it has exactly the form ``new_event`` writes; None otherwise (the
     caller then validates fully). Accepts a subset of what ``Event.from_dict`` accepts."""
     if type(d) is not dict:
@@ -314,7 +316,7 @@ def _fast_event(d: Any) -> Event | None:
             "changeset_size": d.get("changeset_size") if extra else None,
             "metadata": d.get("metadata") if extra else None,
         },
-        None,
+        raw,
     )
 
 

@@ -170,13 +170,16 @@ class StreamWatcher:
                     self.recovery.recovered((self.last_seq or 0) + 1)
                     if pending == 0:
                         yield None
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), self.heartbeat / 2)
-                except TimeoutError:
-                    quiet = self._silence.exceeded()
-                    if quiet is not None:
-                        self._lost(f"no message and no heartbeat for {quiet:.1f} s")
-                    continue
+                try:  # a bulk replay finds the queue full: no timer, no task per message
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), self.heartbeat / 2)
+                    except TimeoutError:
+                        quiet = self._silence.exceeded()
+                        if quiet is not None:
+                            self._lost(f"no message and no heartbeat for {quiet:.1f} s")
+                        continue
                 if item is _WAKE:
                     continue
                 if item[0] != self._gen:
