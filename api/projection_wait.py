@@ -148,8 +148,9 @@ class ProjectionFeed:
                 self._first_attempt.set()
                 log.info("following the projection at checkpoint %d", self.seq)
                 while not self._closing.is_set():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.poll_interval):  # (wait_for can swallow a cancel)
+                            await self._wake.wait()
                     self._wake.clear()
                     if self._closing.is_set():
                         break
@@ -168,6 +169,7 @@ class ProjectionFeed:
                 self._first_attempt.set()
                 await db.close(conn)
             if not self._closing.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), backoff)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff):
+                        await self._closing.wait()
                 backoff = min(backoff * 2, 2.0)

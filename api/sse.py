@@ -110,7 +110,8 @@ async def watch(request: web.Request) -> web.StreamResponse:
             while not follower.closing:
                 if not wake.is_set():
                     try:
-                        await asyncio.wait_for(wake.wait(), heartbeat)
+                        async with asyncio.timeout(heartbeat):  # (wait_for can swallow a cancel)
+                            await wake.wait()
                     except TimeoutError:
                         await response.write(b": keepalive\n\n")
                         continue

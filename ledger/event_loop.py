@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run"]
+__all__ = ["run", "raise_if_cancelling"]
 
 T = TypeVar("T")
 
@@ -23,3 +23,15 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:  # a base install (the client library): the standard loop
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation of the current task that an ``await`` swallowed.
+
+    On Python 3.11 ``asyncio.wait_for`` returns the result instead of raising when the task is
+    cancelled just as the awaited thing completes; nats-py waits for every request that way. A
+    loop that must stop when cancelled (a stream watcher) calls this before it blocks again.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -35,6 +35,7 @@ from .consumer import (
     status_of,
 )
 from .errors import LedgerError
+from .event_loop import raise_if_cancelling
 from .nats_io import StoredMsg, nats_errors, stream_last_seq
 from .settings import LedgerSettings
 
@@ -162,19 +163,26 @@ class StreamWatcher:
                         (log.warning if delay == 0.05 else log.debug)(
                             "cannot subscribe to %s yet: %s; retrying", self.subject, exc.message
                         )
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._queue.get(), delay)  # a wake-up, or retry
+                        raise_if_cancelling()
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(delay):
+                                await self._queue.get()  # a wake-up, or retry
                         delay = min(delay * 2, self.retry_max)
                         continue
                     delay = 0.05
                     self.recovery.recovered((self.last_seq or 0) + 1)
                     if pending == 0:
                         yield None
-                try:  # a bulk replay finds the queue full: no timer, no task per message
+                # A bulk replay finds the queue full: no timer per message. ``asyncio.timeout``,
+                # not ``wait_for``: on 3.11 ``wait_for`` swallows a cancellation that arrives
+                # with an item (the watcher then never stops).
+                try:
                     item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
+                    raise_if_cancelling()  # (nats-py's requests can swallow one, e.g. in _subscribe)
                     try:
-                        item = await asyncio.wait_for(self._queue.get(), self.heartbeat / 2)
+                        async with asyncio.timeout(self.heartbeat / 2):
+                            item = await self._queue.get()
                     except TimeoutError:
                         quiet = self._silence.exceeded()
                         if quiet is not None:

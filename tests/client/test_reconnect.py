@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -74,3 +75,17 @@ async def test_a_client_started_while_nats_was_down_switches_to_the_stream(
     await ledger.append("svc", Replace({"n": 3}), actor="ops")
     await wait_for(lambda: seen and seen[-1] == 3, timeout=5, what="hot reload once connected")
     assert seen in ([1, 2, 3], [2, 3])  # 1 too when the client connected before the writer
+
+
+async def test_a_client_shut_down_right_after_init_always_stops(ledger: Ledger, stream_client: MakeClient) -> None:
+    """Shutdown cancels the watchers while their consumers are being created: on Python 3.11
+    nats-py's request (``asyncio.wait_for``) can swallow that cancellation, and a watcher that
+    then waited again never stopped (about one shutdown in five hung here before the fix)."""
+    await ledger.append("svc", Replace({"n": 1}), actor="ops")
+    for attempt in range(60):
+        client = stream_client("svc")
+        await client.init_async()
+        stopping = asyncio.ensure_future(client.shutdown())
+        done, _ = await asyncio.wait({stopping}, timeout=10)  # a hang, not a speed limit
+        assert done, f"shutdown {attempt} never finished"
+        stopping.result()
