@@ -143,7 +143,9 @@ def _source(config: InfrastructureConfigManager, setting: Setting) -> Any:
 def _settings_error(exc: ValidationError, fields: Mapping[str, Setting], config: InfrastructureConfigManager) -> UsageError:
     """One line naming the variable (or file:line) that set the bad value."""
     first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
+    if not first["loc"]:  # a check across fields: its message names the variables itself
+        return UsageError(str(first["msg"]).removeprefix("Value error, "))
+    field = str(first["loc"][0])
     setting = fields.get(field)
     if setting is None:
         return UsageError(f"{field}: {first['msg']}")
@@ -166,7 +168,7 @@ _WRITE_DEADLINE = Setting(
 )
 _SCHEMA_SUBJECT_PREFIX = Setting(
     "ledger.schema_subject_prefix", "LEDGER_SCHEMA_SUBJECT_PREFIX", "",
-    "schema events are <prefix>.<service> (empty: the sibling of the events' prefix, config.schemas)",
+    "schema events are <prefix>.<service>: a sibling of the events' prefix (empty: config.schemas)",
 )
 
 
@@ -206,13 +208,13 @@ class LedgerSettings(SettingsModel):
         token under one parent: a write's CAS covers them all with ``<parent>.*.<service>``."""
         parent = self.family_parent
         if "." not in self.subject_prefix:
-            raise ValueError(f"the subject prefix {self.subject_prefix!r} needs a parent (e.g. config.events)")
-        for family in (self.schema_prefix, self.rollout_prefix):
-            if family.rpartition(".")[0] != parent:
-                raise ValueError(
-                    f"{family!r} must be a sibling of the events' prefix {self.subject_prefix!r} "
-                    f"(one token under {parent!r})"
-                )
+            raise ValueError(f"{LEDGER_SUBJECT_PREFIX.env}: {self.subject_prefix!r} needs a parent "
+                             "(e.g. config.events)")
+        if self.schema_prefix.rpartition(".")[0] != parent:
+            raise ValueError(
+                f"{_SCHEMA_SUBJECT_PREFIX.env}: {self.schema_prefix!r} must be a sibling of the events' "
+                f"prefix {self.subject_prefix!r} (one token under {parent!r})"
+            )
         return self
 
     @property

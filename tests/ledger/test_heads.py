@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from ledger import Ledger, Replace
-from ledger.errors import InvalidConfig
+from ledger import Ledger, LedgerSettings, Replace
+from ledger.errors import InvalidConfig, UsageError
 from ledger.nats_io import stream_last_seq
 from ledger.schemas import SchemaRegistry
 
@@ -78,3 +78,15 @@ async def test_a_schema_set_on_kept_heads_sees_a_config_written_elsewhere(ledger
     assert refused.value.rule == "schema"
     current = await ledger.schema_in_force(s)
     assert current is not None and current.config == {"type": "object"}
+
+
+def test_every_family_of_a_service_must_share_one_parent() -> None:
+    """The family-wide CAS filter (``config.*.<service>``) must cover the schema subjects."""
+    assert LedgerSettings().family_filter("svc") == "config.*.svc"
+    assert LedgerSettings(subject_prefix="t1.events").family_filter("svc") == "t1.*.svc"
+    with pytest.raises(UsageError) as refused:
+        LedgerSettings.from_env({"LEDGER_SCHEMA_SUBJECT_PREFIX": "elsewhere.schemas"})
+    assert str(refused.value).startswith("LEDGER_SCHEMA_SUBJECT_PREFIX: 'elsewhere.schemas' must be a sibling")
+    with pytest.raises(UsageError) as refused:
+        LedgerSettings.from_env({"LEDGER_SUBJECT_PREFIX": "events"})
+    assert str(refused.value).startswith("LEDGER_SUBJECT_PREFIX: 'events' needs a parent")
