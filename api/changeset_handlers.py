@@ -23,6 +23,7 @@ from ledger.plan import plan_set
 
 from .body import read_json
 from .config_handlers import _idempotency_key, _reason
+from .fleet_handlers import rollout_guard
 from .keys import FEED, LEDGER, PRINCIPAL, READER, REPO, SETTINGS
 from .params import service_param
 from .plan_handlers import dry_run_requested, plan_view
@@ -98,7 +99,8 @@ async def _run(request: web.Request, members: list[Member], reason: str) -> web.
         plans = await plan_set(ledger, members)
         return _json({"dry_run": True, "ok": all(p.ok for p in plans), "members": [plan_view(p) for p in plans]})
     done = await commit(
-        ledger, members, actor=request[PRINCIPAL].identity, reason=reason, changeset_id=_changeset_id(request)
+        ledger, members, actor=request[PRINCIPAL].identity, reason=reason, changeset_id=_changeset_id(request),
+        guard=lambda service: rollout_guard(request, service),  # 409 for a member under a rollout
     )
     return await _committed(request, done)
 

@@ -1,11 +1,12 @@
 """Atomic change sets: several services changed together, all stored or none.
 
-Load -> decide every member (pure ``new_event``, each validated like a single write, schema in
-force included) -> publish the members as one JetStream atomic batch (``Nats-Batch-Id``,
-``Nats-Batch-Sequence``, ``Nats-Batch-Commit: 1`` on the last; ``allow_atomic`` on the stream).
-The server stores nothing before the commit, and refuses the whole batch when one member's
-``Nats-Expected-Last-Subject-Sequence`` is stale; the members land on consecutive stream
-sequences. Every member event carries ``changeset_id`` and ``changeset_size`` (the projector
+Load every member's heads (``ledger.heads``) -> decide every member (pure ``new_event``, each
+validated like a single write: the schema in force, the caller's guard such as the rollout
+guard) -> publish the members as one JetStream atomic batch (``Nats-Batch-Id``,
+``Nats-Batch-Sequence``, ``Nats-Batch-Commit: 1`` on the last; ``allow_atomic`` on the stream),
+each with the CAS over its service's every subject (``config.*.<service>``). The server stores
+nothing before the commit, and refuses the whole batch when one member's heads are stale (its
+config, its schema or its rollout moved); the members land on consecutive stream sequences. Every member event carries ``changeset_id`` and ``changeset_size`` (the projector
 uses the size to apply a set in one transaction).
 
 Errors name the member: ``details["member"]`` (its index) and ``details["service"]``.
@@ -33,8 +34,8 @@ from .errors import (
     WrongLastSequence,
 )
 from .event import Change, Event, new_event
-from .ledger import Appended, Ledger
-from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, MSG_ID
+from .ledger import Appended, Guard, Ledger
+from .nats_io import EXPECTED_LAST_SUBJECT_SEQ, EXPECTED_LAST_SUBJECT_SEQ_SUBJECT, MSG_ID
 from .retry import within_deadline
 from .schema import validate as validate_schema
 
@@ -56,7 +57,8 @@ class Member:
 
 @dataclass(frozen=True)
 class Decided:
-    """A member decided against the state read: its event and the CAS expectation."""
+    """A member decided against the heads read: its event and the CAS expectation (the heads'
+    sequence on the service's every subject)."""
 
     member: Member
     event: Event
@@ -111,23 +113,27 @@ async def decide(
     actor: str,
     reason: str,
     now: Callable[[], datetime] | None = None,
+    guard: Callable[[str], Guard] | None = None,
 ) -> list[Decided] | CommittedSet:
-    """Every member's next event (or the stored set, when this is a retry of one that landed)."""
+    """Every member's next event (or the stored set, when this is a retry of one that landed).
+    ``guard(service)``: the check each member's heads must pass (the API's rollout guard)."""
     check_members(members)
     clock = now or (lambda: datetime.now(UTC))
-    entries = await asyncio.gather(*(ledger.current_entry(m.service) for m in members))
-    schemas = await asyncio.gather(*(ledger.schema_in_force(m.service) for m in members))
-    first = entries[0]
-    if first is not None and first.event.event_id == member_event_id(changeset_id, 0):
-        return await _stored(ledger, members, changeset_id, first.seq)
+    all_heads = await asyncio.gather(*(ledger.heads(m.service) for m in members))
+    first = all_heads[0].config
+    if first is not None and first[1].event_id == member_event_id(changeset_id, 0):
+        return await _stored(ledger, members, changeset_id, first[0])
     decided: list[Decided] = []
     instant = clock()
-    for i, (m, entry, schema) in enumerate(zip(members, entries, schemas, strict=True)):
-        previous = entry.event if entry else None
+    for i, (m, heads) in enumerate(zip(members, all_heads, strict=True)):
+        previous = heads.config[1] if heads.config else None
+        schema = heads.schema_in_force
         try:
             current = previous.version if previous else 0
             if m.if_match is not None and m.if_match != current:
                 raise VersionConflict(m.service, m.if_match, current)
+            if guard is not None:
+                guard(m.service)(heads)
             target = await ledger._rollback_target(m.service, m.change, previous)
             event = new_event(
                 previous, m.service, m.change, actor=actor, reason=reason, occurred_at=instant,
@@ -138,7 +144,7 @@ async def decide(
                 validate_schema(m.service, schema.version, schema.config or {}, event.config, member=i)
         except LedgerError as exc:
             raise _name_member(exc, i, m.service) from None
-        decided.append(Decided(m, event, entry.seq if entry else 0, previous))
+        decided.append(Decided(m, event, heads.seq, previous))
     return decided
 
 
@@ -151,6 +157,7 @@ async def commit(
     changeset_id: str | None = None,
     max_attempts: int = 32,
     now: Callable[[], datetime] | None = None,
+    guard: Callable[[str], Guard] | None = None,
 ) -> CommittedSet:
     """Store every member or none. Raises VersionConflict / InvalidConfig / InvalidChange naming
     the member (nothing stored), Unavailable, or StoreTimeout (outcome unknown: retry with the
@@ -161,7 +168,8 @@ async def commit(
     except ValueError:
         raise UsageError("changeset_id must be a UUID", details={"rule": "changeset.id"}) from None
     for attempt in range(max_attempts):
-        decided = await decide(ledger, members, changeset_id=changeset_id, actor=actor, reason=reason, now=now)
+        decided = await decide(ledger, members, changeset_id=changeset_id, actor=actor, reason=reason, now=now,
+                               guard=guard)
         if isinstance(decided, CommittedSet):
             return decided
         stored = await _publish(ledger, decided, f"{changeset_id}.{attempt}")
@@ -196,6 +204,7 @@ async def _publish(ledger: Ledger, decided: list[Decided], batch_id: str) -> lis
                     BATCH_SEQ: str(i),
                     MSG_ID: d.event.event_id,
                     EXPECTED_LAST_SUBJECT_SEQ: str(d.expected_seq),
+                    EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: s.family_filter(d.member.service),
                 }
                 subject = ledger.subject(d.member.service)
                 if i < n:

@@ -296,3 +296,22 @@ async def test_bad_paths_queries_and_bodies_on_the_fleet_endpoints(api: TestClie
     body = await _expect_4xx(resp, None)
     assert body["error"]["code"] in ("not_found", "invalid_change", "invalid_config")
 
+
+
+async def test_a_change_set_touching_a_service_under_a_rollout_is_409_naming_the_member(
+    api: TestClient, svc: str
+) -> None:
+    other = f"{svc}-other"
+    assert (await post(api, svc, {"limit": 1})).status == 200
+    assert (await post(api, other, {"limit": 1})).status == 200
+    rid = (await _start(api, svc))[1]["id"]
+    changes = {"reason": "both", "changes": [{"service": other, "op": "patch", "patch": {"limit": 5}},
+                                             {"service": svc, "op": "patch", "patch": {"limit": 5}}]}
+    resp = await api.post("/api/v1/changesets", json=changes, headers=ADMIN)
+    body = await resp.json()
+    assert resp.status == 409 and _rule(body) == "rollout.active", body
+    assert body["error"]["details"]["member"] == 1 and body["error"]["details"]["service"] == svc
+    assert body["error"]["details"]["rollout"] == rid
+    for name in (svc, other):  # all or nothing: neither member was stored
+        current = await (await api.get(f"/api/v1/config/{name}", headers=ADMIN)).json()
+        assert current["version"] == 1, name

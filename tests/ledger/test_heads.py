@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from ledger import Ledger, LedgerSettings, Replace
+from ledger.changeset import Member, commit
 from ledger.errors import InvalidConfig, UsageError
 from ledger.nats_io import stream_last_seq
 from ledger.schemas import SchemaRegistry
@@ -90,3 +91,29 @@ def test_every_family_of_a_service_must_share_one_parent() -> None:
     with pytest.raises(UsageError) as refused:
         LedgerSettings.from_env({"LEDGER_SUBJECT_PREFIX": "events"})
     assert str(refused.value).startswith("LEDGER_SUBJECT_PREFIX: 'events' needs a parent")
+
+
+async def test_a_change_set_decided_before_a_schema_set_is_decided_again(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema changes between a change set's read and its batch: the batch's family-wide CAS
+    refuses it, and the set decided again fails the new schema (nothing stored)."""
+    s, t = svc(), svc()
+    await ledger.append(s, Replace({"port": 80}), actor="a")
+    stale = {s: await ledger.heads(s), t: await ledger.heads(t)}  # read before the schema is set
+    await SchemaRegistry(ledger.nc, ledger.settings, config=ledger).set(s, SCHEMA, actor="b", reason="guard")
+    real, served = ledger.heads, set()
+
+    async def first_stale(service: str):  # type: ignore[no-untyped-def]
+        if service not in served:
+            served.add(service)
+            return stale[service]
+        return await real(service)
+
+    monkeypatch.setattr(ledger, "heads", first_stale)
+    before = await stream_last_seq(ledger.nc, ledger.settings.stream)
+    with pytest.raises(InvalidConfig) as refused:
+        await commit(ledger, [Member(t, Replace({"n": 1})), Member(s, Replace({"port": 70000}))],
+                     actor="a", reason="both")
+    assert refused.value.rule == "schema" and refused.value.details["member"] == 1
+    assert await stream_last_seq(ledger.nc, ledger.settings.stream) == before
