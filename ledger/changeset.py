@@ -6,8 +6,9 @@ guard) -> publish the members as one JetStream atomic batch (``Nats-Batch-Id``,
 ``Nats-Batch-Sequence``, ``Nats-Batch-Commit: 1`` on the last; ``allow_atomic`` on the stream),
 each with the CAS over its service's every subject (``config.*.<service>``). The server stores
 nothing before the commit, and refuses the whole batch when one member's heads are stale (its
-config, its schema or its rollout moved); the members land on consecutive stream sequences. Every member event carries ``changeset_id`` and ``changeset_size`` (the projector
-uses the size to apply a set in one transaction).
+config, its schema or its rollout moved); the members land on consecutive stream sequences.
+Every member event carries ``changeset_id`` and ``changeset_size`` (the projector uses the size
+to apply a set in one transaction).
 
 Errors name the member: ``details["member"]`` (its index) and ``details["service"]``.
 """

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidConfig
+from .paths import join_path
 
 __all__ = ["find_secret", "check_text", "scan_text", "is_secret_key", "key_words", "RULES"]
 
@@ -177,12 +178,7 @@ def find_secret(value: Any, path: str = "", under_secret: bool = False) -> tuple
     if found is None:
         return None
     rule, reversed_path = found
-    parts: list[str | int] = [path] if path else []
-    parts += reversed_path[::-1]
-    path = ""
-    for part in parts:
-        path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else part
-    return rule, path
+    return rule, join_path([path, *reversed_path[::-1]] if path else reversed_path[::-1])
 
 
 def _find(value: Any, under_secret: bool) -> tuple[str, list[str | int]] | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .canonical import dumps
 from .errors import InvalidConfig, InvalidServiceName
+from .paths import join_path
 from .secrets import find_secret
 
 __all__ = [
@@ -43,20 +44,6 @@ def validate_service_name(name: Any) -> str:
     if not isinstance(name, str) or not SERVICE_NAME_RE.match(name):
         raise InvalidServiceName(str(name))
     return name
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def join_path(parts: list[str | int]) -> str:
-    """``["a", 0, "b"]`` -> ``a[0].b``: the key path of a value, as every rule reports it."""
-    path = ""
-    for part in parts:
-        path = _join(path, part)
-    return path
 
 
 class _Refused(Exception):
