@@ -127,7 +127,7 @@ async def decide(
     decided: list[Decided] = []
     instant = clock()
     for i, (m, heads) in enumerate(zip(members, all_heads, strict=True)):
-        previous = heads.config[1] if heads.config else None
+        previous = heads.last_config
         schema = heads.schema_in_force
         try:
             current = previous.version if previous else 0

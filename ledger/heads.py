@@ -71,8 +71,12 @@ class Heads:
         return self.schema[1]
 
     @property
+    def last_config(self) -> Event | None:
+        """The last config event (a deletion included), or None before the first."""
+        return self.config[1] if self.config else None
+
+    @property
     def current_config(self) -> Event | None:
         """The config event now in force (None: none, or deleted)."""
-        if self.config is None or self.config[1].config is None:
-            return None
-        return self.config[1]
+        last = self.last_config
+        return last if last is not None and last.config is not None else None

@@ -92,8 +92,8 @@ def plan_change(
 
 async def plan(ledger: Ledger, service: str, change: Change, *, if_match: int | None = None) -> Plan:
     """Plan one write of ``service`` against the ledger's current state (reads only)."""
-    entry, schema = await asyncio.gather(ledger.current_entry(service), ledger.schema_in_force(service))
-    previous = entry.event if entry else None
+    heads = await ledger.heads(service)  # one snapshot, the one a write would decide on
+    previous, schema = heads.last_config, heads.schema_in_force
     try:
         target = await ledger._rollback_target(service, change, previous)
     except InvalidChange as exc:
